@@ -1,0 +1,89 @@
+"""One factory for the train and validation DataLoaders, with every knob the course discusses and safe defaults."""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, default_collate
+
+from .data import ImageFolderIndex, index_image_folder
+from .splits import split_datasets
+from .transforms import build_pipeline
+
+
+@dataclass
+class Loaders:
+    train: DataLoader
+    val: DataLoader
+    classes: tuple[str, ...]
+    normalize_on_device: bool  # batches are uint8 and to_model_input must normalize them
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' means CUDA when there is a GPU, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_worker(worker_id: int) -> None:
+    """Give each worker's `random` and NumPy their own seed, derived from the per-worker torch seed."""
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def collate_skipping_bad(batch: list):
+    """default_collate after dropping the samples the dataset could not read."""
+    kept = [item for item in batch if item is not None]
+    if not kept:
+        return None
+    return default_collate(kept)
+
+
+def build_loaders(
+    data: str | Path | ImageFolderIndex,
+    *,
+    pipeline: str = "standard",
+    image_size: int = 224,
+    batch_size: int = 32,
+    num_workers: int = 2,
+    val_fraction: float = 0.2,
+    stratified: bool = True,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    persistent_workers: bool = False,
+    prefetch_factor: int | None = None,
+    start_method: str | None = None,
+    timeout: float = 0,
+    val_batch_size: int | None = None,
+) -> Loaders:
+    """Train and validation loaders from a handful of arguments: seeded, pinned only for CUDA, validation unshuffled."""
+    index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
+    train_pipe = build_pipeline(pipeline, image_size, train=True)
+    val_pipe = build_pipeline(pipeline, image_size, train=False)
+    train_set, val_set = split_datasets(index, train_pipe, val_pipe, val_fraction, seed, stratified)
+
+    workers = dict(
+        num_workers=num_workers,
+        pin_memory=resolve_device(device).type == "cuda",
+        worker_init_fn=seed_worker if num_workers > 0 else None,
+        persistent_workers=persistent_workers and num_workers > 0,
+        prefetch_factor=prefetch_factor if num_workers > 0 else None,
+        multiprocessing_context=start_method if num_workers > 0 else None,
+        timeout=timeout if num_workers > 0 else 0,
+        collate_fn=collate_skipping_bad,
+    )
+    train = DataLoader(train_set, batch_size=batch_size, shuffle=True,
+                       generator=torch.Generator().manual_seed(seed), **workers)
+    val = DataLoader(val_set, batch_size=val_batch_size or batch_size, shuffle=False, **workers)
+    return Loaders(train, val, index.classes, train_pipe.normalize_on_device)
+
+
+def reseed(loader: DataLoader, seed: int) -> None:
+    """Fix the shuffle order and worker seeds of the next pass, so a resumed run sees what an unbroken one would."""
+    if loader.generator is not None:
+        loader.generator.manual_seed(seed)

@@ -1,0 +1,228 @@
+"""Training the frozen ResNet18: one epoch, one evaluation, and fit() with checkpoints, resume and honest metrics."""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import DEFAULT_SAMPLE_DIR, DataError, ensure_sample_data
+from .loaders import Loaders, build_loaders, reseed, resolve_device
+from .model import build_model
+from .transforms import PIPELINES, to_model_input
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; stored in each checkpoint."""
+
+    data: str | None = None
+    epochs: int = 3
+    num_workers: int = 2
+    batch_size: int = 16
+    image_size: int = 224
+    pipeline: str = "standard"
+    device: str = "auto"
+    start_method: str | None = None
+    checkpoint: str | None = "runs/checkpoint.pt"
+    resume: bool = False
+    seed: int = 0
+    lr: float = 3e-3
+    val_fraction: float = 0.2
+    pretrained: bool = True
+    max_batches: int | None = None  # per epoch and split; None means the whole split
+    persistent_workers: bool = False
+    prefetch_factor: int | None = None
+    timeout: float = 0
+    progress: bool = True
+
+
+@dataclass
+class EpochResult:
+    loss: float          # mean per image over this split (the mean over its batches when they are equal-sized)
+    accuracy: float      # percent
+    images: int
+    seconds: float
+    step_losses: list[float] = field(default_factory=list)
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on CUDA (no loss scaling needed); a no-op on the CPU."""
+    if device.type != "cuda":
+        return contextlib.nullcontext()
+    return torch.autocast("cuda", dtype=torch.bfloat16)
+
+
+def _batches(loader, max_batches: int | None, desc: str, progress: bool):
+    total = len(loader) if max_batches is None else min(len(loader), max_batches)
+    bar = tqdm(loader, total=total, desc=desc, leave=False, disable=not progress, unit="batch")
+    for i, batch in enumerate(bar):
+        if i >= total:
+            break
+        if batch is not None:  # every image of the batch was unreadable and skipped
+            yield bar, batch
+    bar.close()
+
+
+def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+                    device: torch.device, *, normalize_on_device: bool = False, max_batches: int | None = None,
+                    progress: bool = True, desc: str = "train") -> EpochResult:
+    """One pass over the training split; the loss reported is averaged over the training images, not any other count."""
+    model.train()
+    channels_last = device.type == "cuda"
+    start, total_loss, correct, seen, steps = time.perf_counter(), 0.0, 0, 0, []
+    for bar, (images, labels) in _batches(loader, max_batches, desc, progress):
+        images = to_model_input(images, device, normalize_on_device, channels_last)
+        labels = labels.to(device, non_blocking=True)
+        with _autocast(device):
+            logits = model(images)
+            loss = criterion(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps.append(loss.item())
+        total_loss += steps[-1] * labels.numel()
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += labels.numel()
+        bar.set_postfix(loss=f"{total_loss / seen:.4f}")
+    return EpochResult(total_loss / max(1, seen), 100.0 * correct / max(1, seen), seen,
+                       time.perf_counter() - start, steps)
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, loader, criterion: nn.Module, device: torch.device, *,
+             normalize_on_device: bool = False, max_batches: int | None = None,
+             progress: bool = True, desc: str = "val") -> EpochResult:
+    """Validation in eval mode (dropout off) with no gradients; loss is averaged over the validation images."""
+    model.eval()
+    channels_last = device.type == "cuda"
+    start, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
+    for _, (images, labels) in _batches(loader, max_batches, desc, progress):
+        images = to_model_input(images, device, normalize_on_device, channels_last)
+        labels = labels.to(device, non_blocking=True)
+        with _autocast(device):
+            logits = model(images)
+        total_loss += criterion(logits.float(), labels).item() * labels.numel()
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += labels.numel()
+    return EpochResult(total_loss / max(1, seen), 100.0 * correct / max(1, seen), seen,
+                       time.perf_counter() - start)
+
+
+def empty_history() -> dict[str, list]:
+    keys = ("epoch", "seconds", "train_loss", "train_acc", "val_loss", "val_acc", "step_loss", "step_epoch")
+    return {k: [] for k in keys}
+
+
+def format_epoch(epoch: int, epochs: int, seconds: float, train: EpochResult, val: EpochResult) -> str:
+    return (f"Epoch {epoch}/{epochs}  time {seconds:.1f}s  train loss {train.loss:.4f} acc {train.accuracy:.1f}%  "
+            f"val loss {val.loss:.4f} acc {val.accuracy:.1f}%")
+
+
+def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[str, list]:
+    """Train for config.epochs epochs in total, resuming after the last finished one when asked; returns the history."""
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    if loaders is None:
+        data = config.data or ensure_sample_data(DEFAULT_SAMPLE_DIR)
+        loaders = build_loaders(
+            data, pipeline=config.pipeline, image_size=config.image_size, batch_size=config.batch_size,
+            num_workers=config.num_workers, val_fraction=config.val_fraction, seed=config.seed, device=device,
+            persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
+            start_method=config.start_method, timeout=config.timeout)
+    model = build_model(len(loaders.classes), pretrained=config.pretrained).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.head.parameters(), lr=config.lr)
+    criterion = nn.CrossEntropyLoss()
+
+    history, first_epoch = empty_history(), 1
+    ckpt = Path(config.checkpoint) if config.checkpoint else None
+    if config.resume and ckpt is not None and ckpt.exists():
+        state = load_checkpoint(ckpt, model, optimizer)
+        history, first_epoch = state["history"], state["epoch"] + 1
+        log(f"Resumed from {ckpt} after epoch {state['epoch']}.")
+    elif config.resume:
+        log(f"No checkpoint at {ckpt}; starting from epoch 1.")
+    log(f"Training on {device} with {config.num_workers} workers, {len(loaders.train.dataset)} train / "
+        f"{len(loaders.val.dataset)} val images, classes {', '.join(loaders.classes)}.")
+
+    run = dict(normalize_on_device=loaders.normalize_on_device, max_batches=config.max_batches,
+               progress=config.progress)
+    for epoch in range(first_epoch, config.epochs + 1):
+        reseed(loaders.train, config.seed + epoch)
+        start = time.perf_counter()
+        train = train_one_epoch(model, loaders.train, criterion, optimizer, device, desc=f"epoch {epoch} train", **run)
+        val = evaluate(model, loaders.val, criterion, device, desc=f"epoch {epoch} val", **run)
+        seconds = time.perf_counter() - start
+        for key, value in (("epoch", epoch), ("seconds", seconds), ("train_loss", train.loss),
+                           ("train_acc", train.accuracy), ("val_loss", val.loss), ("val_acc", val.accuracy)):
+            history[key].append(value)
+        history["step_loss"] += train.step_losses
+        history["step_epoch"] += [epoch - 1 + (i + 1) / len(train.step_losses) for i in range(len(train.step_losses))]
+        if ckpt is not None:
+            save_checkpoint(ckpt, epoch=epoch, model=model, optimizer=optimizer, history=history,
+                            config=asdict(config))
+        log(format_epoch(epoch, config.epochs, seconds, train, val))
+        if not math.isfinite(train.loss):
+            raise FloatingPointError(f"Training loss became {train.loss} in epoch {epoch}; lower --lr.")
+    if first_epoch > config.epochs:
+        log(f"Nothing to do: the checkpoint already holds {first_epoch - 1} of {config.epochs} epochs.")
+    return history
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The training options, shared by scripts/train.py and `python -m helpers train`."""
+    d = TrainConfig()
+    parser.add_argument("--data", default=None, help="ImageFolder root (class folders inside); default: the generated "
+                        "sample set in data/sample, made on first use")
+    parser.add_argument("--epochs", type=int, default=d.epochs, help="total epochs, counting resumed ones")
+    parser.add_argument("--num-workers", type=int, default=d.num_workers, help="DataLoader worker processes")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--image-size", type=int, default=d.image_size, help="side of the square model input")
+    parser.add_argument("--pipeline", choices=PIPELINES, default=d.pipeline,
+                        help="blog: the post's Resize+ToTensor; standard: augmented PIL; fast: uint8 tensors")
+    parser.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
+    parser.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), default=None,
+                        help="how worker processes start (default: the platform's)")
+    parser.add_argument("--checkpoint", default=d.checkpoint, help="written after every epoch; '' for none")
+    parser.add_argument("--resume", action="store_true", help="continue after the checkpoint's last epoch")
+    parser.add_argument("--seed", type=int, default=d.seed, help="seeds the split, the shuffling and the workers")
+    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--val-fraction", type=float, default=d.val_fraction)
+    parser.add_argument("--no-pretrained", dest="pretrained", action="store_false",
+                        help="skip the ImageNet weights (random backbone)")
+    parser.add_argument("--max-batches", type=int, default=None, help="cap batches per split per epoch (quick runs)")
+    parser.add_argument("--persistent-workers", action="store_true", help="keep workers alive between epochs")
+    parser.add_argument("--prefetch-factor", type=int, default=None, help="batches each worker loads ahead")
+    parser.add_argument("--timeout", type=float, default=0, help="seconds to wait for a batch before failing")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
+    parser.add_argument("--plot", default=None, help="save the loss curves (per step and per epoch) to this PNG")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line training: parse, fit, optionally plot."""
+    parser = add_arguments(argparse.ArgumentParser(description="Train the frozen ResNet18 on an ImageFolder."))
+    args = vars(parser.parse_args(argv))
+    plot = args.pop("plot")
+    config = TrainConfig(**args)
+    config.checkpoint = config.checkpoint or None
+    try:
+        history = fit(config)
+    except (DataError, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if plot and history["epoch"]:
+        from .plots import plot_history
+        plot_history(history).savefig(plot, dpi=100, bbox_inches="tight")
+        print(f"Loss curves saved to {plot}")
+    return 0

@@ -1,0 +1,19 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ["HELPERS_OFFLINE"] = "1"  # tests never try to download ImageNet weights
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from helpers.data import make_sample_data  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """A small generated ImageFolder shared by the whole session: 12 cats, 12 dogs."""
+    root = tmp_path_factory.mktemp("sample")
+    make_sample_data(root, per_class=12, seed=0, progress=False)
+    return root

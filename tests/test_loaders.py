@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import RandomSampler, SequentialSampler
+
+from helpers.loaders import build_loaders, collate_skipping_bad, reseed
+
+
+def test_validation_is_not_shuffled_and_cpu_runs_do_not_pin(sample_dir):
+    loaders = build_loaders(sample_dir, image_size=64, batch_size=4, num_workers=0, device="cpu")
+    assert isinstance(loaders.val.sampler, SequentialSampler)
+    assert isinstance(loaders.train.sampler, RandomSampler)
+    assert not loaders.train.pin_memory and not loaders.val.pin_memory
+    assert build_loaders(sample_dir, num_workers=0, device="cuda").train.pin_memory
+
+
+def test_worker_options_are_passed_through(sample_dir):
+    loaders = build_loaders(sample_dir, num_workers=2, persistent_workers=True, prefetch_factor=3,
+                            start_method="spawn", timeout=30)
+    train = loaders.train
+    assert train.num_workers == 2 and train.persistent_workers and train.prefetch_factor == 3
+    assert train.multiprocessing_context.get_start_method() == "spawn" and train.timeout == 30
+
+
+def _labels_in_order(loader):
+    return torch.cat([y for _, y in loader]).tolist()
+
+
+def test_shuffling_is_seeded_and_reseedable(sample_dir):
+    a = build_loaders(sample_dir, image_size=32, batch_size=4, num_workers=0, seed=5).train
+    b = build_loaders(sample_dir, image_size=32, batch_size=4, num_workers=0, seed=5).train
+    reseed(a, 11)
+    reseed(b, 11)
+    first = _labels_in_order(a)
+    assert first == _labels_in_order(b)
+    reseed(a, 11)
+    assert _labels_in_order(a) == first
+
+
+class _NumpyDraw(torch.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        return torch.tensor(np.random.randint(0, 2**31)), torch.utils.data.get_worker_info().id
+
+
+def test_workers_get_distinct_reproducible_numpy_seeds():
+    from helpers.loaders import seed_worker
+
+    def draws():
+        loader = torch.utils.data.DataLoader(_NumpyDraw(), batch_size=1, num_workers=2, worker_init_fn=seed_worker,
+                                             generator=torch.Generator().manual_seed(0),
+                                             multiprocessing_context="fork")
+        return [(int(x), int(w)) for x, w in loader]
+
+    first = draws()
+    by_worker = {w: x for x, w in first}
+    assert len(set(by_worker.values())) == 2
+    assert draws() == first
+
+
+def test_collate_drops_unreadable_samples():
+    batch = [(torch.zeros(3), 0), None, (torch.ones(3), 1)]
+    images, labels = collate_skipping_bad(batch)
+    assert images.shape == (2, 3) and labels.tolist() == [0, 1]
+    assert collate_skipping_bad([None, None]) is None

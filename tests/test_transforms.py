@@ -1,0 +1,49 @@
+import torch
+
+from helpers.data import index_image_folder
+from helpers.train import TrainConfig
+from helpers.transforms import build_pipeline, to_model_input
+
+
+def _first(sample_dir):
+    return index_image_folder(sample_dir).samples[0].path
+
+
+def test_blog_pipeline_is_the_posts_square_resize(sample_dir):
+    p = build_pipeline("blog", 512)
+    x = p.transform(p.loader(_first(sample_dir)))
+    assert x.shape == (3, 512, 512) and x.dtype == torch.float32
+
+
+def test_course_default_image_size_is_224_not_512():
+    assert TrainConfig().image_size == 224
+
+
+def test_validation_pipeline_has_no_augmentation(sample_dir):
+    for name in ("standard", "fast"):
+        p = build_pipeline(name, 96, train=False)
+        image = p.loader(_first(sample_dir))
+        torch.manual_seed(0)
+        a = p.transform(image)
+        torch.manual_seed(1)
+        assert torch.equal(a, p.transform(image)), name
+
+
+def test_training_pipeline_does_augment(sample_dir):
+    p = build_pipeline("standard", 96, train=True)
+    image = p.loader(_first(sample_dir))
+    torch.manual_seed(0)
+    a = p.transform(image)
+    torch.manual_seed(1)
+    assert not torch.equal(a, p.transform(image))
+
+
+def test_fast_pipeline_yields_uint8_and_normalizes_on_the_device(sample_dir):
+    fast = build_pipeline("fast", 128, train=False)
+    std = build_pipeline("standard", 128, train=False)
+    raw = fast.transform(fast.loader(_first(sample_dir)))
+    assert raw.dtype == torch.uint8 and raw.shape == (3, 128, 128) and fast.normalize_on_device
+    x = to_model_input(raw.unsqueeze(0), torch.device("cpu"), normalize=True)[0]
+    y = std.transform(std.loader(_first(sample_dir)))
+    assert x.dtype == torch.float32
+    assert (x - y).abs().mean() < 0.05  # same picture, different resize kernels
