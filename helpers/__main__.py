@@ -6,6 +6,8 @@ import multiprocessing
 import sys
 
 from .data import DEFAULT_SAMPLE_DIR, DataError
+from .train import add_arguments as add_train_arguments
+from .train import run as train_from_args
 
 
 def _sample_data(args: argparse.Namespace) -> int:
@@ -14,12 +16,6 @@ def _sample_data(args: argparse.Namespace) -> int:
     index = make_sample_data(args.dir, per_class=args.per_class, seed=args.seed)
     print(f"{len(index.samples)} images in {args.dir} ({', '.join(index.classes)}), seed {args.seed}")
     return 0
-
-
-def _train(args: argparse.Namespace) -> int:
-    from .train import main
-
-    return main(args.rest)
 
 
 def _time_loader(args: argparse.Namespace) -> int:
@@ -47,10 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical files")
     p.set_defaults(func=_sample_data)
 
-    p = sub.add_parser("train", help="train the frozen ResNet18 (same options as scripts/train.py)", add_help=False,
-                       description="Train the frozen ResNet18; see `python -m helpers train --help`.")
-    p.add_argument("rest", nargs=argparse.REMAINDER)
-    p.set_defaults(func=_train)
+    p = sub.add_parser("train", help="train the frozen ResNet18 (the same options as scripts/train.py)",
+                       description="Train the frozen ResNet18 on an ImageFolder, one line per epoch.")
+    add_train_arguments(p).set_defaults(func=train_from_args)
 
     p = sub.add_parser("time-loader", help="a quick num_workers timing table for the loader alone",
                        description="Time the training DataLoader alone for several num_workers values.")

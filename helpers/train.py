@@ -6,7 +6,7 @@ import contextlib
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -158,6 +158,7 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
     run = dict(normalize_on_device=loaders.normalize_on_device, max_batches=config.max_batches,
                progress=config.progress)
     for epoch in range(first_epoch, config.epochs + 1):
+        torch.manual_seed(config.seed + epoch)  # dropout and main-process augmentation, as in an unbroken run
         reseed(loaders.train, config.seed + epoch)
         start = time.perf_counter()
         train = train_one_epoch(model, loaders.train, criterion, optimizer, device, desc=f"epoch {epoch} train", **run)
@@ -209,20 +210,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Command-line training: parse, fit, optionally plot."""
-    parser = add_arguments(argparse.ArgumentParser(description="Train the frozen ResNet18 on an ImageFolder."))
-    args = vars(parser.parse_args(argv))
-    plot = args.pop("plot")
-    config = TrainConfig(**args)
+def run(args: argparse.Namespace) -> int:
+    """Train from parsed command-line options, then save the loss curves when --plot is given."""
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
     config.checkpoint = config.checkpoint or None
     try:
         history = fit(config)
     except (DataError, CheckpointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if plot and history["epoch"]:
+    if args.plot and history["epoch"]:
         from .plots import plot_history
-        plot_history(history).savefig(plot, dpi=100, bbox_inches="tight")
-        print(f"Loss curves saved to {plot}")
+        plot_history(history).savefig(args.plot, dpi=100, bbox_inches="tight")
+        print(f"Loss curves saved to {args.plot}")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = add_arguments(argparse.ArgumentParser(description="Train the frozen ResNet18 on an ImageFolder."))
+    return run(parser.parse_args(argv))
