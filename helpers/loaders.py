@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, default_collate
+from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
 
 from .data import ImageFolderIndex, index_image_folder
 from .splits import split_datasets
@@ -44,6 +44,42 @@ def collate_skipping_bad(batch: list):
     return default_collate(kept)
 
 
+def make_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    num_workers: int = 2,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    num_samples: int | None = None,
+    persistent_workers: bool = False,
+    prefetch_factor: int | None = None,
+    start_method: str | None = None,
+    timeout: float = 0,
+) -> DataLoader:
+    """One DataLoader with the course's rules: pinned only for CUDA, seeded shuffling and workers, bad files skipped.
+
+    num_samples draws that many indices with replacement, for streams longer than the dataset (benchmarks).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    sampler = RandomSampler(dataset, replacement=True, num_samples=num_samples, generator=generator) \
+        if num_samples else None
+    workers = num_workers > 0
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+        generator=generator if shuffle or sampler else None,
+        num_workers=num_workers,
+        pin_memory=resolve_device(device).type == "cuda",
+        worker_init_fn=seed_worker if workers else None,
+        persistent_workers=persistent_workers and workers,
+        prefetch_factor=prefetch_factor if workers else None,
+        multiprocessing_context=start_method if workers else None,
+        timeout=timeout if workers else 0,
+        collate_fn=collate_skipping_bad,
+    )
+
+
 def build_loaders(
     data: str | Path | ImageFolderIndex,
     *,
@@ -66,20 +102,10 @@ def build_loaders(
     train_pipe = build_pipeline(pipeline, image_size, train=True)
     val_pipe = build_pipeline(pipeline, image_size, train=False)
     train_set, val_set = split_datasets(index, train_pipe, val_pipe, val_fraction, seed, stratified)
-
-    workers = dict(
-        num_workers=num_workers,
-        pin_memory=resolve_device(device).type == "cuda",
-        worker_init_fn=seed_worker if num_workers > 0 else None,
-        persistent_workers=persistent_workers and num_workers > 0,
-        prefetch_factor=prefetch_factor if num_workers > 0 else None,
-        multiprocessing_context=start_method if num_workers > 0 else None,
-        timeout=timeout if num_workers > 0 else 0,
-        collate_fn=collate_skipping_bad,
-    )
-    train = DataLoader(train_set, batch_size=batch_size, shuffle=True,
-                       generator=torch.Generator().manual_seed(seed), **workers)
-    val = DataLoader(val_set, batch_size=val_batch_size or batch_size, shuffle=False, **workers)
+    common = dict(num_workers=num_workers, device=device, seed=seed, persistent_workers=persistent_workers,
+                  prefetch_factor=prefetch_factor, start_method=start_method, timeout=timeout)
+    train = make_loader(train_set, batch_size=batch_size, shuffle=True, **common)
+    val = make_loader(val_set, batch_size=val_batch_size or batch_size, shuffle=False, **common)
     return Loaders(train, val, index.classes, train_pipe.normalize_on_device)
 
 

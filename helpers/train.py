@@ -72,22 +72,29 @@ def _batches(loader, max_batches: int | None, desc: str, progress: bool):
     bar.close()
 
 
+def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, criterion: nn.Module,
+               optimizer: torch.optim.Optimizer, device: torch.device,
+               normalize_on_device: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One optimizer step: non-blocking copy, device-side normalization, bf16 autocast and channels_last on CUDA."""
+    images = to_model_input(images, device, normalize_on_device, channels_last=device.type == "cuda")
+    labels = labels.to(device, non_blocking=True)
+    with _autocast(device):
+        logits = model(images)
+        loss = criterion(logits.float(), labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.detach(), logits.detach(), labels
+
+
 def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: torch.optim.Optimizer,
                     device: torch.device, *, normalize_on_device: bool = False, max_batches: int | None = None,
                     progress: bool = True, desc: str = "train") -> EpochResult:
     """One pass over the training split; the loss reported is averaged over the training images, not any other count."""
     model.train()
-    channels_last = device.type == "cuda"
     start, total_loss, correct, seen, steps = time.perf_counter(), 0.0, 0, 0, []
     for bar, (images, labels) in _batches(loader, max_batches, desc, progress):
-        images = to_model_input(images, device, normalize_on_device, channels_last)
-        labels = labels.to(device, non_blocking=True)
-        with _autocast(device):
-            logits = model(images)
-            loss = criterion(logits.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        loss, logits, labels = train_step(model, images, labels, criterion, optimizer, device, normalize_on_device)
         steps.append(loss.item())
         total_loss += steps[-1] * labels.numel()
         correct += (logits.argmax(1) == labels).sum().item()

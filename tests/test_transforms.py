@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from helpers.data import index_image_folder
@@ -38,12 +39,15 @@ def test_training_pipeline_does_augment(sample_dir):
     assert not torch.equal(a, p.transform(image))
 
 
-def test_fast_pipeline_yields_uint8_and_normalizes_on_the_device(sample_dir):
-    fast = build_pipeline("fast", 128, train=False)
-    std = build_pipeline("standard", 128, train=False)
-    raw = fast.transform(fast.loader(_first(sample_dir)))
-    assert raw.dtype == torch.uint8 and raw.shape == (3, 128, 128) and fast.normalize_on_device
-    x = to_model_input(raw.unsqueeze(0), torch.device("cpu"), normalize=True)[0]
-    y = std.transform(std.loader(_first(sample_dir)))
-    assert x.dtype == torch.float32
-    assert (x - y).abs().mean() < 0.05  # same picture, different resize kernels
+@pytest.mark.parametrize("size", [224, 512])
+def test_fast_pipeline_feeds_the_model_what_the_blog_pipeline_does(sample_dir, size):
+    """uint8 out of the worker, normalized on the device, and then equal to the blog's float pipeline."""
+    fast, blog = build_pipeline("fast", size, train=True), build_pipeline("blog", size, train=True)
+    for sample in index_image_folder(sample_dir).samples[::6]:
+        raw = fast.transform(fast.loader(sample.path))
+        assert raw.dtype == torch.uint8 and raw.shape == (3, size, size) and fast.normalize_on_device
+        x = to_model_input(raw.unsqueeze(0), torch.device("cpu"), normalize=True)[0]
+        y = blog.transform(blog.loader(sample.path))
+        # One uint8 step is 1/255/0.225 = 0.017 after normalization: allow rare one- or two-step rounding differences.
+        assert x.dtype == torch.float32 and x.shape == y.shape
+        assert (x - y).abs().mean() < 5e-3 and (x - y).abs().max() < 0.04
