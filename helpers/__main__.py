@@ -18,17 +18,23 @@ def _sample_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _time_loader(args: argparse.Namespace) -> int:
+def _bench(args: argparse.Namespace) -> int:
     from .data import ensure_sample_data
-    from .timing import SWEEP_COLUMNS, format_table, machine_summary, sweep_workers
+    from .timing import bench, report, write_csv
 
     data = args.data or ensure_sample_data(DEFAULT_SAMPLE_DIR)
-    rows = sweep_workers(data, args.workers, pipeline=args.pipeline, image_size=args.image_size,
-                         batch_size=args.batch_size, batches=args.batches, repeats=args.repeats,
-                         start_method=args.start_method)
-    print(f"Loader-only throughput, {args.pipeline} pipeline, {args.image_size} px, batch {args.batch_size}, "
-          f"{args.batches} timed batches x {args.repeats} repeats on {machine_summary()}")
-    print(format_table(rows, SWEEP_COLUMNS))
+    result = bench(data, args.workers, pipelines=args.pipeline, models=args.model, image_size=args.image_size,
+                   batch_size=args.batch_size, batches=args.batches, repeats=args.repeats, device=args.device,
+                   start_method=args.start_method, progress=not args.no_progress)
+    print(report(result))
+    if args.csv:
+        write_csv(result.rows, args.csv)
+        print(f"CSV written to {args.csv}")
+    if args.plot:
+        from .plots import plot_bench
+        plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine).savefig(
+            args.plot, dpi=110, bbox_inches="tight")
+        print(f"Plot written to {args.plot}")
     return 0
 
 
@@ -47,17 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train the frozen ResNet18 on an ImageFolder, one line per epoch.")
     add_train_arguments(p).set_defaults(func=train_from_args)
 
-    p = sub.add_parser("time-loader", help="a quick num_workers timing table for the loader alone",
-                       description="Time the training DataLoader alone for several num_workers values.")
+    p = sub.add_parser("bench", help="time num_workers: loader alone or feeding the model, with a CPU ceiling",
+                       description="Sweep num_workers; print images/s (median, min, max over repeats), worker start-up, "
+                                   "data-wait share, the CPU ceiling, and a recommendation.")
     p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
-    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--pipeline", default="standard", choices=("blog", "standard", "fast"))
-    p.add_argument("--image-size", type=int, default=224)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--batches", type=int, default=8, help="timed batches per repeat, after one warm-up batch")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2, 4])
+    p.add_argument("--pipeline", nargs="+", default=["blog", "fast"], choices=("blog", "standard", "fast"))
+    p.add_argument("--model", nargs="+", default=["none"], choices=("none", "resnet18"),
+                   help="none: the loader alone; resnet18: the loader feeding the frozen ResNet18's training step")
+    p.add_argument("--image-size", type=int, default=512, help="default 512, the blog's")
+    p.add_argument("--batch-size", type=int, default=None, help="default: 4 for blog (the post's), 32 or 256 (GPU) for fast")
+    p.add_argument("--batches", type=int, default=20, help="timed batches per repeat, after a warm-up")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), default=None)
-    p.set_defaults(func=_time_loader)
+    p.add_argument("--csv", default=None, help="write one row per setting to this CSV")
+    p.add_argument("--plot", default=None, help="save a PNG of images/s against num_workers")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_bench)
     return parser
 
 

@@ -1,87 +1,239 @@
-"""Measuring a DataLoader: worker start-up apart from steady-state throughput, repeated, reported as medians."""
+"""Timing num_workers honestly: start-up apart from steady state, warm-up excluded, medians over repeats, a ceiling."""
 from __future__ import annotations
 
+import csv
 import os
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
+from torch import nn
 
-from .data import ImageFolderIndex, index_image_folder
-from .loaders import build_loaders
+from .data import ImageDataset, ImageFolderIndex, index_image_folder
+from .loaders import collate_skipping_bad, make_loader, resolve_device
+from .transforms import build_pipeline
+
+CSV_COLUMNS = ("pipeline", "mode", "num_workers", "batch_size", "image_size", "device", "images_per_s",
+               "images_per_s_min", "images_per_s_max", "startup_s", "data_wait_fraction", "ceiling_fraction")
 
 
 @dataclass
-class LoaderTiming:
-    startup_s: float      # iterator creation to first batch: worker start plus one batch's work
-    images_per_s: float   # steady state, after warm-up
+class StreamTiming:
+    startup_s: float                 # iterator creation to first batch: worker start-up plus one batch's work
+    images_per_s: float              # steady state, warm-up excluded
+    data_wait_fraction: float | None  # share of step time spent in next(loader); None when nothing consumes batches
     images: int
     batches: int
 
 
-def time_loader(loader: Iterable, batches: int = 10, warmup: int = 1) -> LoaderTiming:
-    """Time one pass: start-up to the first batch, then WARMUP untimed batches, then BATCHES timed ones."""
+def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
+                step: Callable[[object], None] | None = None) -> StreamTiming:
+    """One fresh pass: time to the first batch, WARMUP untimed batches, then BATCHES timed ones, each fed to STEP."""
     start = time.perf_counter()
     it = iter(loader)
-    next(it)
+    first = next(it)
     startup = time.perf_counter() - start
-    for _ in range(warmup):
-        next(it, None)
-    images, done = 0, 0
+    for batch in [first] + [next(it, None) for _ in range(warmup)]:
+        if step is not None and batch is not None:
+            step(batch)
+    images = done = 0
+    waited = 0.0
     start = time.perf_counter()
-    for batch in it:
-        if batch is not None:
-            images += len(batch[1])
-        done += 1
-        if done >= batches:
+    while done < batches:
+        before = time.perf_counter()
+        batch = next(it, StopIteration)
+        waited += time.perf_counter() - before
+        if batch is StopIteration:
             break
+        done += 1
+        if batch is None:
+            continue
+        if step is not None:
+            step(batch)
+        images += len(batch[1])
     elapsed = time.perf_counter() - start
     del it  # shut the workers down before the next measurement
     if done == 0:
         raise ValueError("The loader ran out before any timed batch: use fewer warm-up batches or more data.")
-    return LoaderTiming(startup, images / elapsed, images, done)
+    return StreamTiming(startup, images / elapsed, waited / elapsed if step is not None else None, images, done)
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def machine_summary() -> str:
     """The facts a throughput number means nothing without."""
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{os.cpu_count()} CPU cores, {gpu}, torch {torch.__version__}"
+    return f"{usable_cores()} CPU cores, {gpu}, torch {torch.__version__}"
 
 
-def sweep_workers(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2), *,
-                  pipeline: str = "standard", image_size: int = 224, batch_size: int = 16, batches: int = 8,
-                  warmup: int = 1, repeats: int = 3, seed: int = 0, start_method: str | None = None) -> list[dict]:
-    """Loader-only throughput for each worker count: median and spread over REPEATS fresh iterators."""
+def one_core_throughput(dataset: ImageDataset, batch_size: int, seconds: float = 2.0) -> float:
+    """Images per second for the whole per-image pipeline plus collate, in this process on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        images, start, i = 0, time.perf_counter(), 0
+        while time.perf_counter() - start < seconds or images < batch_size:
+            batch = collate_skipping_bad([dataset[(i + k) % len(dataset)] for k in range(batch_size)])
+            images += len(batch[1])
+            i += batch_size
+        return images / (time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(threads)
+
+
+class TrainingStep:
+    """The frozen ResNet18's training step, for end-to-end timing; synchronizes so each step's time is its own."""
+
+    def __init__(self, device: torch.device, normalize_on_device: bool, pretrained: bool = False) -> None:
+        from .model import build_model
+        from .train import train_step
+
+        self.device, self.normalize = device, normalize_on_device
+        self.model = build_model(2, pretrained=pretrained).to(device).train()
+        if device.type == "cuda":
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.optimizer = torch.optim.Adam(self.model.head.parameters(), lr=1e-3)
+        self.criterion = nn.CrossEntropyLoss()
+        self._step = train_step
+
+    def __call__(self, batch) -> None:
+        images, labels = batch
+        self._step(self.model, images, labels, self.criterion, self.optimizer, self.device, self.normalize)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def throughput_on_device(self, batch, steps: int = 10) -> float:
+        """The model's own ceiling: images per second on one batch already on the device."""
+        images, labels = (t.to(self.device) for t in batch)
+        for _ in range(2):
+            self((images, labels))
+        start = time.perf_counter()
+        for _ in range(steps):
+            self((images, labels))
+        return steps * len(labels) / (time.perf_counter() - start)
+
+
+@dataclass
+class BenchResult:
+    rows: list[dict]
+    one_core_images_per_s: dict[str, float]   # per pipeline
+    cores: int
+    model_images_per_s: dict[str, float] = field(default_factory=dict)  # per pipeline, end-to-end mode only
+    machine: str = ""
+
+    def recommendation(self, pipeline: str, mode: str) -> dict | None:
+        """The smallest num_workers within 5 % of the best median, with the settings that go with it."""
+        rows = [r for r in self.rows if r["pipeline"] == pipeline and r["mode"] == mode]
+        if not rows:
+            return None
+        best = max(r["images_per_s"] for r in rows)
+        pick = min((r for r in rows if r["images_per_s"] >= 0.95 * best), key=lambda r: r["num_workers"])
+        return dict(num_workers=pick["num_workers"], images_per_s=pick["images_per_s"],
+                    persistent_workers=pick["num_workers"] > 0,
+                    prefetch_factor=2 if pick["num_workers"] > 0 else None,
+                    pin_memory=pick["device"].startswith("cuda"))
+
+
+def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2, 4), *,
+          pipelines: Sequence[str] = ("blog", "fast"), models: Sequence[str] = ("none",), image_size: int = 512,
+          batch_size: int | None = None, batches: int = 20, repeats: int = 3, device: str = "auto",
+          start_method: str | None = None, seed: int = 0, progress: bool = True) -> BenchResult:
+    """Sweep num_workers for each pipeline and mode; loader-only when model is 'none', else loader plus training."""
+    from tqdm.auto import tqdm
+
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
-    rows = []
-    for n in workers:
-        loader = build_loaders(index, pipeline=pipeline, image_size=image_size, batch_size=batch_size,
-                               num_workers=n, seed=seed, device="cpu", start_method=start_method).train
-        runs = [time_loader(loader, batches, warmup) for _ in range(repeats)]
-        speeds = [r.images_per_s for r in runs]
-        rows.append(dict(num_workers=n, images_per_s=statistics.median(speeds), images_per_s_min=min(speeds),
-                         images_per_s_max=max(speeds), startup_s=statistics.median(r.startup_s for r in runs),
-                         images_timed=sum(r.images for r in runs)))
-    return rows
+    dev = resolve_device(device)
+    result = BenchResult([], {}, usable_cores(), machine=machine_summary())
+    jobs = [(p, m, n) for p in pipelines for m in models for n in workers]
+    bar = tqdm(total=len(jobs) * repeats, desc="bench", disable=not progress, unit="run")
+    for pipeline in pipelines:
+        pipe = build_pipeline(pipeline, image_size, train=True)
+        dataset = ImageDataset(index.samples, pipe.transform, pipe.loader)
+        size = batch_size or default_batch_size(pipeline, dev)
+        result.one_core_images_per_s[pipeline] = one_core_throughput(dataset, size)
+        ceiling = result.one_core_images_per_s[pipeline] * result.cores
+        for model in models:
+            step = TrainingStep(dev, pipe.normalize_on_device) if model == "resnet18" else None
+            if step is not None:
+                sample = collate_skipping_bad([dataset[i % len(dataset)] for i in range(size)])
+                result.model_images_per_s[pipeline] = step.throughput_on_device(sample)
+            for n in workers:
+                warmup = 1 + 2 * n  # let the first burst of prefetched batches drain before timing
+                loader = make_loader(dataset, batch_size=size, num_workers=n, device=dev, seed=seed,
+                                     num_samples=(warmup + batches + 1) * size, start_method=start_method)
+                runs = []
+                for _ in range(repeats):
+                    runs.append(time_stream(loader, batches, warmup, step))
+                    bar.update()
+                speeds = [r.images_per_s for r in runs]
+                waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None]
+                result.rows.append(dict(
+                    pipeline=pipeline, mode="loader" if step is None else "end-to-end", num_workers=n,
+                    batch_size=size, image_size=image_size, device=str(dev),
+                    images_per_s=statistics.median(speeds), images_per_s_min=min(speeds),
+                    images_per_s_max=max(speeds), startup_s=statistics.median(r.startup_s for r in runs),
+                    data_wait_fraction=statistics.median(waits) if waits else None,
+                    ceiling_fraction=statistics.median(speeds) / ceiling))
+    bar.close()
+    return result
+
+
+def default_batch_size(pipeline: str, device: torch.device) -> int:
+    """The blog's 4 for its pipeline; for the fast one, a batch that keeps a GPU busy, or a modest one on the CPU."""
+    if pipeline == "blog":
+        return 4
+    return 256 if device.type == "cuda" else 32
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:
-    """A plain-text table; COLUMNS are (key, header, format spec)."""
+    """A plain-text table; COLUMNS are (key, header, format spec); None prints as '-'."""
     cells = [[header for _, header, _ in columns]]
-    cells += [[format(row[key], spec) for key, _, spec in columns] for row in rows]
+    cells += [["-" if row[key] is None else format(row[key], spec) for key, _, spec in columns] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(columns))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
 
-SWEEP_COLUMNS = (
-    ("num_workers", "num_workers", "d"),
-    ("images_per_s", "images/s (median)", ".1f"),
+BENCH_COLUMNS = (
+    ("pipeline", "pipeline", "s"),
+    ("mode", "mode", "s"),
+    ("num_workers", "workers", "d"),
+    ("batch_size", "batch", "d"),
+    ("images_per_s", "images/s", ".1f"),
     ("images_per_s_min", "min", ".1f"),
     ("images_per_s_max", "max", ".1f"),
     ("startup_s", "start-up s", ".2f"),
+    ("data_wait_fraction", "data wait", ".0%"),
+    ("ceiling_fraction", "of CPU ceiling", ".0%"),
 )
+
+
+def report(result: BenchResult) -> str:
+    """The table, the ceilings it is measured against, and a recommendation per pipeline and mode."""
+    lines = [f"Measured on {result.machine}", format_table(result.rows, BENCH_COLUMNS), ""]
+    for pipeline, one in result.one_core_images_per_s.items():
+        lines.append(f"CPU ceiling, {pipeline}: {result.cores} cores x {one:.1f} images/s on one core, one thread "
+                     f"= {one * result.cores:.1f} images/s")
+        if pipeline in result.model_images_per_s:
+            lines.append(f"Model ceiling, {pipeline}: {result.model_images_per_s[pipeline]:.1f} images/s "
+                         f"on batches already on the device")
+    for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in result.rows):
+        rec = result.recommendation(pipeline, mode)
+        lines.append(f"Recommended for {pipeline}, {mode}: num_workers={rec['num_workers']} "
+                     f"({rec['images_per_s']:.1f} images/s, within 5% of the best), "
+                     f"persistent_workers={rec['persistent_workers']}, prefetch_factor={rec['prefetch_factor']}, "
+                     f"pin_memory={rec['pin_memory']}")
+    return "\n".join(lines)
+
+
+def write_csv(rows: Sequence[dict], path: str | Path) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
