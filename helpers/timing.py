@@ -76,7 +76,8 @@ def one_core_throughput(dataset: ImageDataset, batch_size: int, seconds: float =
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        images, start, i = 0, time.perf_counter(), 0
+        collate_skipping_bad([dataset[k % len(dataset)] for k in range(batch_size)])  # warm-up, not timed
+        images, start, i = 0, time.perf_counter(), batch_size
         while time.perf_counter() - start < seconds or images < batch_size:
             batch = collate_skipping_bad([dataset[(i + k) % len(dataset)] for k in range(batch_size)])
             images += len(batch[1])

@@ -7,4 +7,5 @@ echo "== training (scripts/train.py) on data/sample"
 .venv/bin/python scripts/train.py --data data/sample --epochs 3 --num-workers 2 \
   --checkpoint runs/checkpoint.pt --plot runs/loss_curves.png --no-progress
 echo "== loader-only num_workers timing on data/sample"
-.venv/bin/python -m helpers time-loader --data data/sample --workers 0 1 2 4
+.venv/bin/python -m helpers bench --data data/sample --workers 0 1 2 4 --pipeline blog fast --batches 12 --repeats 3 \
+  --csv runs/bench.csv --plot runs/bench.png --no-progress

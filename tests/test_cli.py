@@ -15,7 +15,7 @@ def run(*args, cwd=ROOT, timeout=600):
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("command", [[], ["sample-data"], ["train"], ["time-loader"]])
+@pytest.mark.parametrize("command", [[], ["sample-data"], ["train"], ["bench"]])
 def test_every_command_has_help(command):
     result = run("-m", "helpers", *command, "--help")
     assert result.returncode == 0, result.stderr
@@ -62,14 +62,17 @@ def test_unusable_data_fails_at_once_with_a_message_not_a_traceback(tmp_path, la
     assert "<class name>/<image files>" in result.stderr and "data/README.md" in result.stderr
 
 
-def test_time_loader_prints_a_table_of_real_measurements(sample_dir):
-    result = run("-m", "helpers", "time-loader", "--data", str(sample_dir), "--workers", "0", "1",
-                 "--image-size", "64", "--batch-size", "4", "--batches", "2", "--repeats", "2")
+def test_bench_command_prints_a_table_and_writes_csv_and_plot(sample_dir, tmp_path):
+    result = run("-m", "helpers", "bench", "--data", str(sample_dir), "--workers", "0", "1", "--pipeline", "fast",
+                 "--image-size", "64", "--batch-size", "4", "--batches", "2", "--repeats", "2", "--no-progress",
+                 "--csv", str(tmp_path / "b.csv"), "--plot", str(tmp_path / "b.png"))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert "CPU cores" in lines[0]
-    rows = [l.split() for l in lines[3:]]
-    assert [r[0] for r in rows] == ["0", "1"]
+    assert "CPU cores" in lines[0] and lines[1].split()[:3] == ["pipeline", "mode", "workers"]
+    rows = [l.split() for l in lines[3:5]]
+    assert [r[2] for r in rows] == ["0", "1"]
     for r in rows:
-        median, low, high = map(float, r[1:4])
+        median, low, high = map(float, r[4:7])
         assert 0 < low <= median <= high
+    assert "Recommended for fast, loader: num_workers=" in result.stdout
+    assert len((tmp_path / "b.csv").read_text().splitlines()) == 3 and (tmp_path / "b.png").stat().st_size > 5000
