@@ -1,5 +1,3 @@
-import io
-import warnings
 
 import numpy as np
 import pytest
