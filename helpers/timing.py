@@ -14,6 +14,8 @@ from torch import nn
 
 from .data import ImageDataset, ImageFolderIndex, index_image_folder
 from .loaders import collate_skipping_bad, make_loader, resolve_device
+from .model import build_model
+from .train import train_step
 from .transforms import build_pipeline
 
 CSV_COLUMNS = ("pipeline", "mode", "num_workers", "batch_size", "image_size", "device", "images_per_s",
@@ -91,20 +93,16 @@ class TrainingStep:
     """The frozen ResNet18's training step, for end-to-end timing; synchronizes so each step's time is its own."""
 
     def __init__(self, device: torch.device, normalize_on_device: bool, pretrained: bool = False) -> None:
-        from .model import build_model
-        from .train import train_step
-
         self.device, self.normalize = device, normalize_on_device
         self.model = build_model(2, pretrained=pretrained).to(device).train()
         if device.type == "cuda":
             self.model = self.model.to(memory_format=torch.channels_last)
         self.optimizer = torch.optim.Adam(self.model.head.parameters(), lr=1e-3)
         self.criterion = nn.CrossEntropyLoss()
-        self._step = train_step
 
     def __call__(self, batch) -> None:
         images, labels = batch
-        self._step(self.model, images, labels, self.criterion, self.optimizer, self.device, self.normalize)
+        train_step(self.model, images, labels, self.criterion, self.optimizer, self.device, self.normalize)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable
 
 import torch
@@ -54,13 +55,20 @@ def build_pipeline(name: str, image_size: int = 224, train: bool = False) -> Pip
     raise ValueError(f"Unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}.")
 
 
+@lru_cache(maxsize=None)
+def _normalization_constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std on the 0-255 scale, made once per device rather than once per batch."""
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+    return mean, std
+
+
 def to_model_input(images: torch.Tensor, device: torch.device, normalize: bool,
                    channels_last: bool = False) -> torch.Tensor:
     """Copy a batch to DEVICE (asynchronously from pinned memory) and finish uint8 batches there: scale and normalize."""
     images = images.to(device, non_blocking=True)
     if normalize:
-        mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255
-        std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255
+        mean, std = _normalization_constants(device)
         images = (images.float() - mean) / std
     if channels_last:
         images = images.contiguous(memory_format=torch.channels_last)
