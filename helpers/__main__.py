@@ -38,6 +38,18 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_notebooks(args: argparse.Namespace) -> int:
+    from .notebooks import NotebookFailed, run_notebooks, summary
+
+    try:
+        runs = run_notebooks(args.profile, args.out, data=args.data)
+    except NotebookFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(summary(runs, args.out))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -71,6 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="save a PNG of images/s against num_workers")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("run-notebooks", help="execute every notebook in order with papermill, then print a summary",
+                       description="Execute notebooks/00_*.ipynb onwards with papermill into OUT (the sources are "
+                                   "never written), stop at the first failing cell, print time per notebook and "
+                                   "the num_workers table.")
+    p.add_argument("--profile", choices=("quick", "full"), default="quick",
+                   help="quick: each notebook's own parameters (CPU-sized lesson); full: longer, larger sweeps")
+    p.add_argument("--out", default="runs/notebooks", help="folder for the executed copies (default runs/notebooks)")
+    p.add_argument("--data", default=None, help="ImageFolder root for every notebook; default: the sample set")
+    p.set_defaults(func=_run_notebooks)
     return parser
 
 

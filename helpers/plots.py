@@ -43,3 +43,101 @@ def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores:
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _as_hwc(image):
+    """A PIL image, or a CHW tensor (uint8, or float in 0-1 or normalized), as something imshow draws faithfully."""
+    import torch
+
+    if not isinstance(image, torch.Tensor):
+        return image
+    image = image.detach().cpu()
+    if image.dtype == torch.uint8:
+        return image.permute(1, 2, 0).numpy()
+    image = image.float()
+    low, high = image.min(), image.max()
+    if low < 0 or high > 1:  # a normalized tensor: stretch it back into 0-1 to look at it
+        image = (image - low) / (high - low + 1e-12)
+    return image.permute(1, 2, 0).numpy()
+
+
+def show_images(images: list, titles: list[str], title: str, columns: int = 4) -> Figure:
+    """A grid of images with their size in each caption, so a resize is seen and not only described."""
+    rows = -(-len(images) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, caption in zip(axes.flat, images, titles):
+        shown = _as_hwc(image)
+        height, width = (shown.shape[:2] if hasattr(shown, "shape") else (shown.height, shown.width))
+        ax.imshow(shown)
+        ax.set_title(f"{caption}\n{width} x {height} px", fontsize=9)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_step_costs(costs: dict[str, list[dict]], title: str) -> Figure:
+    """Horizontal bars of milliseconds per image for each step, one group per pipeline, with min-max whiskers."""
+    fig, ax = plt.subplots(figsize=(9, 0.45 * sum(len(v) for v in costs.values()) + 1.5))
+    labels, values, errors, colors = [], [], [[], []], []
+    for k, (pipeline, rows) in enumerate(costs.items()):
+        for row in rows:
+            labels.append(f"{pipeline}: {row['step']}")
+            values.append(row["ms_per_image"])
+            errors[0].append(row["ms_per_image"] - row["ms_min"])
+            errors[1].append(row["ms_max"] - row["ms_per_image"])
+            colors.append(f"C{k}")
+    y = list(range(len(labels)))[::-1]
+    ax.barh(y, values, xerr=errors, color=colors, capsize=3)
+    ax.set_yticks(y, labels, fontsize=9)
+    ax.set(title=title, xlabel="Milliseconds per image (median of repeats, min-max whiskers)")
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_balance(counts: dict[str, dict[str, int]], title: str) -> Figure:
+    """Images per class in each split, side by side, with each class's share of its split written on its bar."""
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    splits = list(counts)
+    classes = sorted({c for split in counts.values() for c in split})
+    width = 0.8 / len(classes)
+    for k, cls in enumerate(classes):
+        xs = [i + (k - (len(classes) - 1) / 2) * width for i in range(len(splits))]
+        heights = [counts[s].get(cls, 0) for s in splits]
+        bars = ax.bar(xs, heights, width, label=cls)
+        shares = [f"{h / max(1, sum(counts[s].values())):.0%}" for h, s in zip(heights, splits)]
+        ax.bar_label(bars, shares, fontsize=8)
+    ax.set_xticks(range(len(splits)), splits)
+    ax.set(title=title, xlabel="Split", ylabel="Images")
+    ax.legend(title="class")
+    fig.tight_layout()
+    return fig
+
+
+def plot_sizes(sizes: list[tuple[int, int]], title: str, reference: int | None = None) -> Figure:
+    """Width against height of every image, with the square a pipeline resizes to drawn for comparison."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.scatter([w for w, _ in sizes], [h for _, h in sizes], s=10, alpha=0.6, label="one image")
+    if reference:
+        ax.scatter([reference], [reference], marker="x", s=80, color="C3", label=f"model input {reference} x {reference}")
+    ax.set(title=title, xlabel="Width (px)", ylabel="Height (px)")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_worker_measurements(measurements: dict[int, list[float]], title: str) -> Figure:
+    """Every measurement the slider has taken, and the median per num_workers joined by a line."""
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for n, values in sorted(measurements.items()):
+        ax.scatter([n] * len(values), values, color="C0", alpha=0.5)
+    keys = sorted(measurements)
+    medians = [sorted(measurements[n])[len(measurements[n]) // 2] for n in keys]
+    ax.plot(keys, medians, "o-", color="C1", label="median")
+    ax.set(title=title, xlabel="num_workers", ylabel="Images per second")
+    ax.set_xticks(keys)
+    ax.set_ylim(bottom=0)
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -63,6 +63,21 @@ def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
     return StreamTiming(startup, images / elapsed, waited / elapsed if step is not None else None, images, done)
 
 
+def step_costs(inputs: Sequence, steps: Sequence[tuple[str, Callable]], repeats: int = 3) -> list[dict]:
+    """Milliseconds per image for each step of a chain, each step timed on the previous step's real outputs."""
+    rows, current = [], list(inputs)
+    for name, fn in steps:
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            outputs = [fn(x) for x in current]
+            seconds.append((time.perf_counter() - start) / len(current))
+        rows.append(dict(step=name, ms_per_image=1000 * statistics.median(seconds),
+                         ms_min=1000 * min(seconds), ms_max=1000 * max(seconds)))
+        current = outputs
+    return rows
+
+
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -236,3 +251,19 @@ def write_csv(rows: Sequence[dict], path: str | Path) -> None:
         writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
+
+
+def read_csv(path: str | Path) -> list[dict]:
+    """Rows written by write_csv, with numbers as numbers and empty cells as None."""
+    def value(text: str):
+        if text == "":
+            return None
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+
+    with open(path, newline="") as f:
+        return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(f)]

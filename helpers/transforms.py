@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Any, Callable
 
 import torch
@@ -20,14 +20,24 @@ PIPELINES = ("blog", "standard", "fast")
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities", category=DeprecationWarning)
 
 
+Step = tuple[str, Callable[[Any], Any]]  # (what it does, the callable), the unit the course times and shows
+
+
 @dataclass(frozen=True)
 class Pipeline:
-    """How one split turns a file into a model input: the file loader, the per-image transform, and the device step."""
+    """How one split turns a file into a model input: the file loader, the per-image steps, and the device step."""
 
     name: str
-    loader: Callable[[str], Any]
-    transform: Callable[[Any], torch.Tensor]
+    steps: tuple[Step, ...]    # the first step loads the file; the rest make up the transform
     normalize_on_device: bool  # True when batches arrive as uint8 and are normalized where the model runs
+
+    @property
+    def loader(self) -> Callable[[str], Any]:
+        return self.steps[0][1]
+
+    @cached_property
+    def transform(self) -> Callable[[Any], torch.Tensor]:
+        return T.Compose([fn for _, fn in self.steps[1:]])
 
 
 def load_uint8(path: str) -> torch.Tensor:
@@ -35,24 +45,32 @@ def load_uint8(path: str) -> torch.Tensor:
     return decode_image(read_file(path), mode=ImageReadMode.RGB)
 
 
-def build_pipeline(name: str, image_size: int = 224, train: bool = False) -> Pipeline:
-    """One named pipeline for one split; only `standard` augments, and only for training."""
-    normalize = T.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+def pipeline_steps(name: str, image_size: int = 224, train: bool = False) -> list[Step]:
+    """The named pipeline as labelled steps, so a notebook can show and time each one; only `standard` augments."""
+    s = image_size
+    to_tensor = ("ToTensor: float32 CHW, 0-1", T.ToTensor())
+    normalize = ("Normalize (ImageNet mean, std)", T.Normalize(IMAGENET_MEAN, IMAGENET_STD))
     if name == "blog":
         # The post resizes to a 512x512 square (its comment claims 224); kept as written, apart from the size knob.
-        transform = T.Compose([T.Resize((image_size, image_size)), T.ToTensor(), normalize])
-        return Pipeline(name, load_rgb, transform, normalize_on_device=False)
+        return [("read + decode (PIL)", load_rgb), (f"Resize(({s}, {s}))", T.Resize((s, s))), to_tensor, normalize]
     if name == "standard":
         if train:
-            steps = [T.RandomResizedCrop(image_size, scale=(0.6, 1.0), antialias=True), T.RandomHorizontalFlip()]
+            geometry = [(f"RandomResizedCrop({s}, scale=(0.6, 1))", T.RandomResizedCrop(s, scale=(0.6, 1.0))),
+                        ("RandomHorizontalFlip", T.RandomHorizontalFlip())]
         else:
-            steps = [T.Resize(image_size, antialias=True), T.CenterCrop(image_size)]
-        return Pipeline(name, load_rgb, T.Compose([*steps, T.ToTensor(), normalize]), normalize_on_device=False)
+            geometry = [(f"Resize({s}): short side", T.Resize(s)), (f"CenterCrop({s})", T.CenterCrop(s))]
+        return [("read + decode (PIL)", load_rgb), *geometry, to_tensor, normalize]
     if name == "fast":
         # The blog's geometry and output, computed the cheap way: libjpeg-turbo decode, uint8 resize, uint8 batches,
         # and scaling/normalization on the device. No augmentation, as in the post, so the two compare like for like.
-        return Pipeline(name, load_uint8, v2.Resize((image_size, image_size), antialias=True), normalize_on_device=True)
+        return [("read + decode (libjpeg-turbo, uint8)", load_uint8),
+                (f"Resize(({s}, {s})) on uint8", v2.Resize((s, s), antialias=True))]
     raise ValueError(f"Unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}.")
+
+
+def build_pipeline(name: str, image_size: int = 224, train: bool = False) -> Pipeline:
+    """One named pipeline for one split."""
+    return Pipeline(name, tuple(pipeline_steps(name, image_size, train)), normalize_on_device=name == "fast")
 
 
 @lru_cache(maxsize=None)

@@ -1,0 +1,93 @@
+"""Run the course's notebooks end to end with papermill, in order, into a folder of executed copies."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+BENCH_CSV = "bench.csv"  # what notebook 05 writes into the output folder for the summary
+
+# The quick profile is each notebook's own `parameters` cell (what nbval re-executes); the full one overrides it.
+PROFILES: dict[str, dict[str, dict]] = {
+    "quick": {},
+    "full": {
+        "01_transforms": dict(timing_images=48, timing_repeats=5),
+        "03_multiprocess_loading": dict(image_size=224, timing_batches=20, workers=[0, 1, 2, 4]),
+        "04_training": dict(epochs=3, image_size=224),
+        "05_timing_workers": dict(image_size=512, workers=[0, 1, 2, 4, 8], batches=16, repeats=3,
+                                  e2e_image_size=224, e2e_workers=[0, 1, 2, 4], e2e_batches=6),
+    },
+}
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook stopped with an error; the message names the notebook, the cell and the executed copy."""
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    seconds: float
+    output: Path
+
+
+def notebook_paths(directory: str | Path = NOTEBOOK_DIR) -> list[Path]:
+    """The numbered notebooks (00_*.ipynb, 01_*.ipynb, ...) in course order."""
+    return sorted(p for p in Path(directory).glob("[0-9][0-9]_*.ipynb"))
+
+
+def declared_parameters(path: str | Path) -> set[str]:
+    """The names a notebook's `parameters` cell defines: the only ones papermill should be given."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(path)))
+
+
+def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *, data: str | None = None,
+                  notebooks: str | Path = NOTEBOOK_DIR, log: Callable[[str], None] = print) -> list[NotebookRun]:
+    """Execute every notebook in order into OUT, stopping at the first failure with the notebook and cell named."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILES)}.")
+    out, notebooks = Path(out).resolve(), Path(notebooks).resolve()
+    if out == notebooks:
+        raise ValueError(f"--out {out} is the notebooks folder itself; executed copies never replace the sources.")
+    paths = notebook_paths(notebooks)
+    if not paths:
+        raise FileNotFoundError(f"No numbered notebooks (00_*.ipynb, ...) in {notebooks}.")
+    out.mkdir(parents=True, exist_ok=True)
+    runs = []
+    for path in paths:
+        declared = declared_parameters(path)
+        wanted = dict(PROFILES[profile].get(path.stem, {}))
+        wanted.update(data_dir=data, bench_csv=str(out / BENCH_CSV))
+        parameters = {k: v for k, v in wanted.items() if k in declared and (v is not None or k != "data_dir")}
+        target = out / path.name
+        log(f"== {path.name} ({profile})")
+        start = time.perf_counter()
+        try:
+            papermill.execute_notebook(str(path), str(target), parameters=parameters, cwd=str(path.parent),
+                                       progress_bar=False)
+        except PapermillExecutionError as exc:
+            raise NotebookFailed(
+                f"{path.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+                f"{exc.ename}: {exc.evalue}\nThe executed copy, traceback included, is {target}.") from None
+        runs.append(NotebookRun(path.name, time.perf_counter() - start, target))
+    return runs
+
+
+def summary(runs: list[NotebookRun], out: str | Path) -> str:
+    """Seconds per notebook, then the num_workers table notebook 05 measured."""
+    from .timing import BENCH_COLUMNS, format_table, read_csv
+
+    rows = [dict(notebook=r.name, seconds=r.seconds) for r in runs]
+    lines = [format_table(rows, (("notebook", "notebook", "s"), ("seconds", "seconds", ".1f"))),
+             f"total {sum(r.seconds for r in runs):.0f} s; executed copies in {out}"]
+    csv_path = Path(out) / BENCH_CSV
+    if csv_path.exists():
+        lines += ["", "num_workers, as notebook 05 measured it:", format_table(read_csv(csv_path), BENCH_COLUMNS)]
+    return "\n".join(lines)
