@@ -82,6 +82,15 @@ def load_rgb(path: str) -> Image.Image:
         return img.convert("RGB") if img.mode != "RGB" else img.copy()
 
 
+def image_sizes(samples: Sequence[Sample]) -> list[tuple[int, int]]:
+    """(width, height) of each file, read from its header only."""
+    sizes = []
+    for sample in samples:
+        with Image.open(sample.path) as img:
+            sizes.append(img.size)
+    return sizes
+
+
 class ImageDataset(Dataset):
     """Samples plus one split's own loader and transform; a file that fails to load is warned about and skipped."""
 

@@ -1,13 +1,18 @@
 """Figures with titles and honest axes: a step is a step and an epoch is an epoch."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+
+
+def _figure(figsize: tuple[float, float]) -> Figure:
+    """A figure outside pyplot's registry: a notebook shows it once, as the cell's result, and scripts leak none."""
+    return Figure(figsize=figsize)
 
 
 def plot_history(history: dict[str, list]) -> Figure:
     """Per-step training loss on a fractional-epoch axis, beside per-epoch train and validation loss."""
-    fig, (steps, epochs) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = _figure((11, 4))
+    steps, epochs = fig.subplots(1, 2)
     steps.plot(history["step_epoch"], history["step_loss"], lw=0.8, alpha=0.8, label="train loss per step")
     steps.set(title="Training loss, every optimizer step", xlabel="Epoch (fraction of the way through)",
               ylabel="Cross-entropy loss")
@@ -23,7 +28,8 @@ def plot_history(history: dict[str, list]) -> Figure:
 
 def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores: int, machine: str = "") -> Figure:
     """Images per second against num_workers, median with min-max bars, beside each pipeline's CPU ceiling."""
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    fig = _figure((8, 4.5))
+    ax = fig.subplots()
     for key in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
         sel = [r for r in rows if (r["pipeline"], r["mode"]) == key]
         x = [r["num_workers"] for r in sel]
@@ -64,7 +70,8 @@ def _as_hwc(image):
 def show_images(images: list, titles: list[str], title: str, columns: int = 4) -> Figure:
     """A grid of images with their size in each caption, so a resize is seen and not only described."""
     rows = -(-len(images) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.2 * rows), squeeze=False)
+    fig = _figure((2.6 * columns, 2.6 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, caption in zip(axes.flat, images, titles):
@@ -79,7 +86,8 @@ def show_images(images: list, titles: list[str], title: str, columns: int = 4) -
 
 def plot_step_costs(costs: dict[str, list[dict]], title: str) -> Figure:
     """Horizontal bars of milliseconds per image for each step, one group per pipeline, with min-max whiskers."""
-    fig, ax = plt.subplots(figsize=(9, 0.45 * sum(len(v) for v in costs.values()) + 1.5))
+    fig = _figure((9, 0.45 * sum(len(v) for v in costs.values()) + 1.5))
+    ax = fig.subplots()
     labels, values, errors, colors = [], [], [[], []], []
     for k, (pipeline, rows) in enumerate(costs.items()):
         for row in rows:
@@ -98,7 +106,8 @@ def plot_step_costs(costs: dict[str, list[dict]], title: str) -> Figure:
 
 def plot_class_balance(counts: dict[str, dict[str, int]], title: str) -> Figure:
     """Images per class in each split, side by side, with each class's share of its split written on its bar."""
-    fig, ax = plt.subplots(figsize=(7, 3.8))
+    fig = _figure((7, 3.8))
+    ax = fig.subplots()
     splits = list(counts)
     classes = sorted({c for split in counts.values() for c in split})
     width = 0.8 / len(classes)
@@ -115,12 +124,13 @@ def plot_class_balance(counts: dict[str, dict[str, int]], title: str) -> Figure:
     return fig
 
 
-def plot_sizes(sizes: list[tuple[int, int]], title: str, reference: int | None = None) -> Figure:
-    """Width against height of every image, with the square a pipeline resizes to drawn for comparison."""
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+def plot_sizes(sizes: list[tuple[int, int]], title: str, references: tuple[int, ...] = ()) -> Figure:
+    """Width against height of every image, with the squares pipelines resize to drawn for comparison."""
+    fig = _figure((5.5, 4.5))
+    ax = fig.subplots()
     ax.scatter([w for w, _ in sizes], [h for _, h in sizes], s=10, alpha=0.6, label="one image")
-    if reference:
-        ax.scatter([reference], [reference], marker="x", s=80, color="C3", label=f"model input {reference} x {reference}")
+    for k, side in enumerate(references):
+        ax.scatter([side], [side], marker="x", s=90, color=f"C{k + 1}", label=f"model input {side} x {side}")
     ax.set(title=title, xlabel="Width (px)", ylabel="Height (px)")
     ax.legend()
     fig.tight_layout()
@@ -129,7 +139,8 @@ def plot_sizes(sizes: list[tuple[int, int]], title: str, reference: int | None =
 
 def plot_worker_measurements(measurements: dict[int, list[float]], title: str) -> Figure:
     """Every measurement the slider has taken, and the median per num_workers joined by a line."""
-    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    fig = _figure((6.5, 3.8))
+    ax = fig.subplots()
     for n, values in sorted(measurements.items()):
         ax.scatter([n] * len(values), values, color="C0", alpha=0.5)
     keys = sorted(measurements)

@@ -68,6 +68,24 @@ def pipeline_steps(name: str, image_size: int = 224, train: bool = False) -> lis
     raise ValueError(f"Unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}.")
 
 
+def run_steps(steps: list[Step], item: Any) -> list[Any]:
+    """Every intermediate result of a chain of steps, so each one can be looked at."""
+    outputs = []
+    for _, fn in steps:
+        item = fn(item)
+        outputs.append(item)
+    return outputs
+
+
+def describe(item: Any) -> str:
+    """Type, size, dtype, value range and memory of an image or tensor, in one line."""
+    if isinstance(item, torch.Tensor):
+        spec = ".2f" if item.is_floating_point() else "d"
+        return (f"tensor {item.dtype} {list(item.shape)}, values {item.min().item():{spec}} to "
+                f"{item.max().item():{spec}}, {item.numel() * item.element_size() / 1e6:.2f} MB")
+    return f"PIL {item.mode} image {item.width} x {item.height}"
+
+
 def build_pipeline(name: str, image_size: int = 224, train: bool = False) -> Pipeline:
     """One named pipeline for one split."""
     return Pipeline(name, tuple(pipeline_steps(name, image_size, train)), normalize_on_device=name == "fast")

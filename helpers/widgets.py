@@ -1,7 +1,6 @@
 """The num_workers slider: a learner picks a value, the loader is timed right then, and the plot gains a point."""
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 from torch.utils.data import Dataset
 
 from .loaders import make_loader
@@ -44,7 +43,6 @@ class NumWorkersExplorer:
         with self.plot:
             clear_output(wait=True)
             display(fig)
-        plt.close(fig)
         return timing
 
     def _repr_mimebundle_(self, **kwargs):

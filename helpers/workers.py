@@ -99,12 +99,13 @@ class LoadAttempt:
 
 
 def try_workers(dataset: Dataset, start_method: str, num_workers: int = 2, batch_size: int = 4,
-                timeout: float = 60) -> LoadAttempt:
+                timeout: float = 60, seed: int = 0) -> LoadAttempt:
     """Fetch one batch with workers started by START_METHOD; report the failure instead of raising it."""
     with _stderr_to_file() as log:
         try:
             loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,
-                                multiprocessing_context=start_method, timeout=timeout)
+                                multiprocessing_context=start_method, timeout=timeout,
+                                generator=torch.Generator().manual_seed(seed))
             batch = next(iter(loader))
             attempt = LoadAttempt(start_method, True, _plain(batch), None, [])
         except Exception as exc:  # any failure is the lesson here
