@@ -63,13 +63,15 @@ def _autocast(device: torch.device):
 
 def _batches(loader, max_batches: int | None, desc: str, progress: bool):
     total = len(loader) if max_batches is None else min(len(loader), max_batches)
-    bar = tqdm(loader, total=total, desc=desc, leave=False, disable=not progress, unit="batch")
-    for i, batch in enumerate(bar):
-        if i >= total:
-            break
-        if batch is not None:  # every image of the batch was unreadable and skipped
-            yield bar, batch
-    bar.close()
+    # A bar that wraps the loader is no good: tqdm.auto calls iter() on what it wraps, which starts a second set of
+    # workers that nobody reads, and whose shutdown later stalls for seconds. So the bar is only told the count.
+    with tqdm(total=total, desc=desc, leave=False, disable=not progress, unit="batch") as bar:
+        for i, batch in enumerate(loader):
+            if i >= total:
+                break
+            bar.update()
+            if batch is not None:  # None: every image of the batch was unreadable and skipped
+                yield bar, batch
 
 
 def train_step(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, criterion: nn.Module,
