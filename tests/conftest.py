@@ -1,10 +1,8 @@
-import os
 import sys
 from pathlib import Path
 
 import pytest
 
-os.environ["HELPERS_OFFLINE"] = "1"  # tests never try to download ImageNet weights
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 

@@ -119,3 +119,31 @@ def test_loss_plot_has_honest_axes():
     assert "step" in steps.get_title().lower() and steps.get_xlabel().startswith("Epoch (fraction")
     assert epochs.get_xlabel() == "Epoch" and "loss" in epochs.get_ylabel().lower()
     assert all(ax.get_title() for ax in (steps, epochs))
+
+
+class _CountingLoader:
+    """Stands in for a DataLoader and counts how many passes were started over it."""
+
+    def __init__(self, batches):
+        self.batches, self.passes = batches, 0
+
+    def __len__(self):
+        return len(self.batches)
+
+    def __iter__(self):
+        self.passes += 1
+        return iter(self.batches)
+
+
+def test_an_epoch_starts_exactly_one_pass_over_the_loader_even_with_a_progress_bar():
+    import torch
+    from torch import nn
+
+    from helpers.train import evaluate, train_one_epoch
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+    loader = _CountingLoader([(torch.randn(2, 3, 2, 2), torch.tensor([0, 1]))] * 3)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"), progress=True)
+    evaluate(model, loader, nn.CrossEntropyLoss(), torch.device("cpu"), progress=True)
+    assert loader.passes == 2  # tqdm.auto wrapping the loader would start a second, unread pass each time

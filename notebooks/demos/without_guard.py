@@ -7,5 +7,5 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 dataset = TensorDataset(torch.arange(8.0))
-loader = DataLoader(dataset, batch_size=4, num_workers=2, multiprocessing_context="spawn")
+loader = DataLoader(dataset, batch_size=4, num_workers=1, multiprocessing_context="spawn")
 print("batches:", [batch[0].tolist() for batch in loader])

@@ -1,0 +1,77 @@
+"""The committed notebooks are complete and executed, and run-notebooks runs them all with papermill."""
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from helpers.notebooks import (BENCH_CSV, PROFILES, NotebookFailed, declared_parameters, notebook_paths,
+                               run_notebooks, summary)
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = notebook_paths()
+
+
+def test_the_course_has_notebooks_00_to_05_in_order():
+    assert [p.name[:2] for p in NOTEBOOKS][:6] == ["00", "01", "02", "03", "04", "05"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_is_executed_without_errors(path):
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.execution_count for c in code), "every code cell must carry the outputs of a run"
+    errors = [o for c in code for o in c.outputs if o.output_type == "error"]
+    assert not errors, f"{path.name} holds an error output: {errors[0].ename}"
+    assert [c for c in code if "parameters" in c.metadata.get("tags", [])], "papermill needs a `parameters` cell"
+    assert nb.cells[0].cell_type == "markdown" and "What this notebook teaches" in nb.cells[0].source
+    assert nb.cells[-1].cell_type == "markdown" and "What to remember" in nb.cells[-1].source
+
+
+def test_full_profile_only_sets_parameters_the_notebooks_declare():
+    by_stem = {p.stem: p for p in NOTEBOOKS}
+    for stem, params in PROFILES["full"].items():
+        assert stem in by_stem, f"the full profile names a notebook that does not exist: {stem}"
+        assert set(params) <= declared_parameters(by_stem[stem]), stem
+
+
+def _notebook(path: Path, *sources: str) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("value = 1")] + [nbformat.v4.new_code_cell(s) for s in sources]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+def test_run_notebooks_stops_at_the_first_failure_and_names_notebook_and_cell(tmp_path):
+    src = tmp_path / "nbs"
+    src.mkdir()
+    _notebook(src / "00_fine.ipynb", "print(value)")
+    _notebook(src / "01_broken.ipynb", "print('ok')", "raise ValueError('the lesson broke')")
+    _notebook(src / "02_never.ipynb", "print(value)")
+    with pytest.raises(NotebookFailed) as failure:
+        run_notebooks("quick", tmp_path / "out", notebooks=src, log=lambda _: None)
+    message = str(failure.value)
+    assert "01_broken.ipynb" in message and "cell 2" in message and "the lesson broke" in message
+    assert (tmp_path / "out" / "00_fine.ipynb").exists() and (tmp_path / "out" / "01_broken.ipynb").exists()
+    assert not (tmp_path / "out" / "02_never.ipynb").exists()
+    assert json.loads((src / "01_broken.ipynb").read_text())["cells"][1]["outputs"] == []  # sources untouched
+
+
+def test_run_notebooks_refuses_to_write_over_the_sources(tmp_path):
+    _notebook(tmp_path / "00_a.ipynb", "print(value)")
+    with pytest.raises(ValueError, match="never replace the sources"):
+        run_notebooks("quick", tmp_path, notebooks=tmp_path)
+
+
+@pytest.mark.slow
+def test_quick_profile_executes_every_notebook_and_summarizes(tmp_path):
+    runs = run_notebooks("quick", tmp_path, log=lambda _: None)
+    assert [r.name for r in runs] == [p.name for p in NOTEBOOKS]
+    for run in runs:
+        nb = nbformat.read(run.output, as_version=4)
+        assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    text = summary(runs, tmp_path)
+    assert all(p.name in text for p in NOTEBOOKS)
+    assert (tmp_path / BENCH_CSV).exists() and "num_workers, as notebook 05 measured it" in text
+    assert "fast" in text and "blog" in text

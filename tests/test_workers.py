@@ -1,0 +1,53 @@
+"""The worker demonstrations behave as the notebook says, with real processes."""
+import sys
+from pathlib import Path
+
+from torch.utils.data import Dataset
+
+from helpers.workers import RandomDraws, error_lines, run_script, try_workers, worker_draws
+
+DEMOS = Path(__file__).resolve().parents[1] / "notebooks" / "demos"
+
+
+def test_error_lines_joins_a_message_that_starts_on_the_next_line_and_masks_pids():
+    text = "Traceback...\nRuntimeError: \n        An attempt has been made\n        to start.\n\nmore\n" \
+           "RuntimeError: DataLoader worker (pid(s) 4242, 4243) exited unexpectedly\n"
+    assert error_lines(text) == ["RuntimeError: An attempt has been made to start.",
+                                 "RuntimeError: DataLoader worker (pid(s) N) exited unexpectedly"]
+
+
+def test_script_without_guard_fails_under_spawn_and_the_guarded_one_works():
+    bad, good = run_script(DEMOS / "without_guard.py"), run_script(DEMOS / "with_guard.py")
+    assert bad.returncode != 0
+    assert any("bootstrapping phase" in line for line in bad.errors)
+    assert good.returncode == 0 and "[4.0, 5.0, 6.0, 7.0]" in good.stdout and not good.errors
+
+
+class _Squares(Dataset):
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        return i * i
+
+
+def test_a_class_spawned_workers_cannot_import_fails_with_the_workers_reason(monkeypatch):
+    # Like a notebook cell's class: present in this process's __main__, absent from a fresh interpreter's.
+    unimportable = type("Unimportable", (_Squares,), {"__module__": "__main__"})
+    monkeypatch.setattr(sys.modules["__main__"], "Unimportable", unimportable, raising=False)
+    assert try_workers(unimportable(), "fork").batch == [0, 1, 4, 9]
+    attempt = try_workers(unimportable(), "spawn", num_workers=1)
+    assert not attempt.ok and "exited unexpectedly" in attempt.error
+    assert any("Can't get attribute 'Unimportable'" in line for line in attempt.worker_errors)
+
+
+def test_worker_seeds_differ_per_worker_repeat_per_seed_and_numpy_copies_repeat():
+    draws = worker_draws(2, seed=0)
+    assert [w for _, w, _ in draws] == [0, 1] * 4
+    assert draws == worker_draws(2, seed=0) and draws != worker_draws(2, seed=1)
+    per_worker = lambda d, w: [x for _, wk, x in d if wk == w]  # noqa: E731
+    copied = worker_draws(2, seed=0, source="numpy-copied")
+    assert per_worker(copied, 0) == per_worker(copied, 1)
+    fixed = worker_draws(2, seed=0, source="numpy-per-worker")
+    assert per_worker(fixed, 0) != per_worker(fixed, 1)
+    assert set(RandomDraws.SOURCES) == {"torch", "numpy-copied", "numpy-per-worker"}
