@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="none: the loader alone; resnet18: the loader feeding the frozen ResNet18's training step")
     p.add_argument("--image-size", type=int, default=512, help="default 512, the blog's")
     p.add_argument("--batch-size", type=int, default=None, help="default: 4 for blog (the post's), 32 or 256 (GPU) for fast")
-    p.add_argument("--batches", type=int, default=20, help="timed batches per repeat, after a warm-up")
+    p.add_argument("--batches", type=int, default=20,
+                   help="timed batches per repeat, after a warm-up (loader-only: at least 16 x num_workers)")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), default=None)
