@@ -63,9 +63,10 @@ def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *,
     runs = []
     for path in paths:
         declared = declared_parameters(path)
-        wanted = dict(PROFILES[profile].get(path.stem, {}))
-        wanted.update(data_dir=data, bench_csv=str(out / BENCH_CSV))
-        parameters = {k: v for k, v in wanted.items() if k in declared and (v is not None or k != "data_dir")}
+        wanted = {**PROFILES[profile].get(path.stem, {}), "bench_csv": str(out / BENCH_CSV)}
+        if data is not None:
+            wanted["data_dir"] = data
+        parameters = {k: v for k, v in wanted.items() if k in declared}
         target = out / path.name
         log(f"== {path.name} ({profile})")
         start = time.perf_counter()

@@ -1,6 +1,8 @@
 """Figures with titles and honest axes: a step is a step and an epoch is an epoch."""
 from __future__ import annotations
 
+import statistics
+
 from matplotlib.figure import Figure
 
 
@@ -144,7 +146,7 @@ def plot_worker_measurements(measurements: dict[int, list[float]], title: str) -
     for n, values in sorted(measurements.items()):
         ax.scatter([n] * len(values), values, color="C0", alpha=0.5)
     keys = sorted(measurements)
-    medians = [sorted(measurements[n])[len(measurements[n]) // 2] for n in keys]
+    medians = [statistics.median(measurements[n]) for n in keys]
     ax.plot(keys, medians, "o-", color="C1", label="median")
     ax.set(title=title, xlabel="num_workers", ylabel="Images per second")
     ax.set_xticks(keys)

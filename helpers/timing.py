@@ -11,6 +11,7 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from .data import ImageDataset, ImageFolderIndex, index_image_folder
 from .loaders import collate_skipping_bad, make_loader, resolve_device
@@ -76,6 +77,26 @@ def step_costs(inputs: Sequence, steps: Sequence[tuple[str, Callable]], repeats:
                          ms_min=1000 * min(seconds), ms_max=1000 * max(seconds)))
         current = outputs
     return rows
+
+
+def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batches: int, repeats: int = 1,
+                   device: str | torch.device = "cpu", seed: int = 0, start_method: str | None = None,
+                   step: Callable[[object], None] | None = None,
+                   on_repeat: Callable[[], object] | None = None) -> list[StreamTiming]:
+    """Time one num_workers setting REPEATS times, with the warm-up and window every measurement here shares."""
+    warmup = 1 + 2 * num_workers  # let the first burst of prefetched batches drain before timing
+    # Batches arrive in order, so while the loop waits on one, up to 2n later ones can finish and pile up; a
+    # loader-only window of 16n batches keeps that pile under an eighth of what is timed.
+    # (Measured: 8 workers on 2 cores read 2645 images/s over 16 batches, 1106 over 64.)
+    timed = batches if step is not None else max(batches, 16 * num_workers)
+    loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers, device=device, seed=seed,
+                         num_samples=(warmup + timed + 1) * batch_size, start_method=start_method)
+    runs = []
+    for _ in range(repeats):
+        runs.append(time_stream(loader, timed, warmup, step))
+        if on_repeat is not None:
+            on_repeat()
+    return runs
 
 
 def usable_cores() -> int:
@@ -177,17 +198,8 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
                 sample = collate_skipping_bad([dataset[i % len(dataset)] for i in range(size)])
                 result.model_images_per_s[pipeline] = step.throughput_on_device(sample)
             for n in workers:
-                warmup = 1 + 2 * n  # let the first burst of prefetched batches drain before timing
-                # Batches arrive in order, so while the loop waits on one, up to 2n later ones can finish and pile
-                # up; a loader-only window of 16n batches keeps that pile under an eighth of what is timed.
-                # (Measured: 8 workers on 2 cores read 2645 images/s over 16 batches, 1106 over 64.)
-                timed = batches if step is not None else max(batches, 16 * n)
-                loader = make_loader(dataset, batch_size=size, num_workers=n, device=dev, seed=seed,
-                                     num_samples=(warmup + timed + 1) * size, start_method=start_method)
-                runs = []
-                for _ in range(repeats):
-                    runs.append(time_stream(loader, timed, warmup, step))
-                    bar.update()
+                runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
+                                      seed=seed, start_method=start_method, step=step, on_repeat=bar.update)
                 speeds = [r.images_per_s for r in runs]
                 waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None]
                 result.rows.append(dict(

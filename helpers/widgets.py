@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from torch.utils.data import Dataset
 
-from .loaders import make_loader
 from .plots import plot_worker_measurements
-from .timing import StreamTiming, machine_summary, time_stream, usable_cores
+from .timing import StreamTiming, machine_summary, measure_loader, usable_cores
 
 
 class NumWorkersExplorer:
@@ -30,10 +29,8 @@ class NumWorkersExplorer:
         from IPython.display import clear_output, display
 
         self.status.value = f"measuring num_workers={num_workers} ..."
-        warmup = 1 + 2 * num_workers
-        loader = make_loader(self.dataset, batch_size=self.batch_size, num_workers=num_workers, device=self.device,
-                             seed=self.seed, num_samples=(warmup + self.batches + 1) * self.batch_size)
-        timing = time_stream(loader, self.batches, warmup)
+        timing, = measure_loader(self.dataset, num_workers, batch_size=self.batch_size, batches=self.batches,
+                                 device=self.device, seed=self.seed)
         self.measurements.setdefault(num_workers, []).append(timing.images_per_s)
         self.status.value = (f"<b>num_workers={num_workers}: {timing.images_per_s:.0f} images/s</b> "
                              f"(worker start-up {timing.startup_s:.2f} s; "
