@@ -50,6 +50,12 @@ def _run_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lab(args: argparse.Namespace) -> int:
+    from .lab import run_lab
+
+    return run_lab(args.jupyter_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -94,11 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/notebooks", help="folder for the executed copies (default runs/notebooks)")
     p.add_argument("--data", default=None, help="ImageFolder root for every notebook; default: the sample set")
     p.set_defaults(func=_run_notebooks)
+
+    p = sub.add_parser("lab", help="open the notebooks in JupyterLab with this environment's kernel",
+                       description="Start JupyterLab on notebooks/ on 127.0.0.1 with this interpreter, so the "
+                                   "python3 kernel imports helpers. Further arguments go to `jupyter lab` "
+                                   "(for example --port 8890 --no-browser).")
+    p.set_defaults(func=_lab, jupyter_args=[])
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.jupyter_args = unknown
     try:
         return args.func(args)
     except DataError as exc:

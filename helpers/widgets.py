@@ -17,7 +17,8 @@ class NumWorkersExplorer:
         self.dataset, self.batch_size, self.batches, self.device, self.seed = dataset, batch_size, batches, device, seed
         self.measurements: dict[int, list[float]] = {}
         self.slider = widgets.IntSlider(value=initial, min=0, max=max_workers or max(4, 2 * usable_cores()),
-                                        description="num_workers", continuous_update=False)
+                                        description="num_workers", continuous_update=False,
+                                        style={"description_width": "initial"})
         self.status = widgets.HTML()
         self.plot = widgets.Output()
         self.widget = widgets.VBox([self.slider, self.status, self.plot])
@@ -32,9 +33,10 @@ class NumWorkersExplorer:
         timing, = measure_loader(self.dataset, num_workers, batch_size=self.batch_size, batches=self.batches,
                                  device=self.device, seed=self.seed)
         self.measurements.setdefault(num_workers, []).append(timing.images_per_s)
+        count = sum(map(len, self.measurements.values()))
         self.status.value = (f"<b>num_workers={num_workers}: {timing.images_per_s:.0f} images/s</b> "
                              f"(worker start-up {timing.startup_s:.2f} s; "
-                             f"{sum(map(len, self.measurements.values()))} measurements so far)")
+                             f"{count} measurement{'s' if count > 1 else ''} so far)")
         fig = plot_worker_measurements(self.measurements, f"Loader throughput as you move the slider\n"
                                                           f"{machine_summary()}")
         with self.plot:

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Set up on a fresh machine, then run every test: unit tests, the papermill quick profile over every notebook,
-# and nbval re-executing the committed notebooks and comparing their outputs (strict: not --nbval-lax).
+# nbval re-executing the committed notebooks and comparing their outputs (strict: not --nbval-lax), and the
+# browser test (JupyterLab in headless Chromium; `-m "not browser"` leaves it out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/install_chromium.sh
 echo "== tests and notebooks"
 .venv/bin/python -m pytest -q -p no:cacheprovider tests notebooks \
   --nbval --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg "$@"

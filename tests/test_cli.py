@@ -15,11 +15,25 @@ def run(*args, cwd=ROOT, timeout=600):
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("command", [[], ["sample-data"], ["train"], ["bench"]])
+@pytest.mark.parametrize("command", [[], ["sample-data"], ["train"], ["bench"], ["run-notebooks"], ["lab"]])
 def test_every_command_has_help(command):
     result = run("-m", "helpers", *command, "--help")
     assert result.returncode == 0, result.stderr
     assert "usage:" in result.stdout
+
+
+def test_only_lab_passes_unknown_options_on():
+    from helpers.__main__ import build_parser, main
+    from helpers.lab import lab_argv
+
+    with pytest.raises(SystemExit) as exc:
+        main(["sample-data", "x", "--no-browser"])
+    assert exc.value.code == 2
+    argv = lab_argv(ROOT / "notebooks", port=8890, token="t", open_browser=False, extra=["--ServerApp.foo=1"])
+    assert argv[1:4] == ["-m", "jupyter", "lab"] and argv[0] == sys.executable
+    assert f"--ServerApp.root_dir={ROOT / 'notebooks'}" in argv and "--ServerApp.port=8890" in argv
+    assert argv[-1] == "--ServerApp.foo=1" and "--LabApp.news_url=None" in argv
+    assert build_parser().parse_args(["lab"]).command == "lab"
 
 
 def test_sample_data_command_writes_an_image_folder(tmp_path):
