@@ -50,6 +50,21 @@ def _run_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    from .prepare import prepare
+
+    print(prepare(args.src, args.dest, mode=args.mode).summary())
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .verify import verify_folder
+
+    report = verify_folder(args.dir, quarantine=args.quarantine, workers=args.workers, progress=not args.no_progress)
+    print(report.summary())
+    return 1 if args.strict and report.bad else 0
+
+
 def _lab(args: argparse.Namespace) -> int:
     from .lab import run_lab
 
@@ -100,6 +115,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="runs/notebooks", help="folder for the executed copies (default runs/notebooks)")
     p.add_argument("--data", default=None, help="ImageFolder root for every notebook; default: the sample set")
     p.set_defaults(func=_run_notebooks)
+
+    p = sub.add_parser("prepare", help="make the course's ImageFolder from a Kaggle, PetImages or ImageFolder download",
+                       description="Recognise SRC's layout (Kaggle's flat cat.N.jpg folder, Microsoft's PetImages, or "
+                                   "an ImageFolder) and write DEST/<class>/<file>. SRC is never modified; what is "
+                                   "left out (Thumbs.db, files without a class) is listed with the reason.")
+    p.add_argument("src", help="the unpacked download (or the folder that holds it)")
+    p.add_argument("dest", help="a new or empty folder for the ImageFolder")
+    p.add_argument("--mode", choices=("copy", "symlink", "hardlink"), default="copy",
+                   help="copy (default, works everywhere), symlink or hardlink (no extra space)")
+    p.set_defaults(func=_prepare)
+
+    p = sub.add_parser("verify", help="open every image under DIR and list the bad ones with the reason",
+                       description="Decode every image-named file under DIR as RGB and list each bad one (empty, "
+                                   "truncated, not an image, unreadable). Nothing moves unless --quarantine is given.")
+    p.add_argument("dir", help="the folder to check (an ImageFolder, or a raw download)")
+    p.add_argument("--quarantine", default=None, help="move bad files here, keeping their sub-folders")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 when any file is bad")
+    p.add_argument("--workers", type=int, default=2, help="processes decoding in parallel (default 2)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_verify)
 
     p = sub.add_parser("lab", help="open the notebooks in JupyterLab with this environment's kernel",
                        description="Start JupyterLab on notebooks/ on 127.0.0.1 with this interpreter, so the "

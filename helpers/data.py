@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import io
 import math
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -76,23 +75,50 @@ def index_image_folder(root: str | Path) -> ImageFolderIndex:
 
 
 def load_rgb(path: str) -> Image.Image:
-    """Open any image PIL reads as RGB, whatever its mode, so grayscale or CMYK files do not break a batch."""
+    """Open any image PIL reads as upright RGB (EXIF rotation applied), so grayscale, CMYK or palette files fit a batch."""
     with Image.open(path) as img:
         img.load()
+        img = ImageOps.exif_transpose(img)
         return img.convert("RGB") if img.mode != "RGB" else img.copy()
 
 
+def failure_reason(path: str | Path, exc: BaseException) -> str:
+    """Why a file could not be used, in words a person can act on (empty, truncated, not an image, unreadable)."""
+    try:
+        if Path(path).stat().st_size == 0:
+            return "empty file (0 bytes)"
+    except OSError as missing:
+        return f"cannot be opened ({missing.strerror or missing})"
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image (no image format recognised in its bytes)"
+    if "truncated" in str(exc).lower() or "premature end" in str(exc).lower():
+        return "truncated (the file ends before the image does)"
+    if isinstance(exc, Image.DecompressionBombError):
+        return f"too many pixels to decode safely ({exc})"
+    return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no message'})"
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """What the dataset returns for a file it cannot use; the collate function drops it and reports it."""
+    path: str
+    reason: str
+
+
 def image_sizes(samples: Sequence[Sample]) -> list[tuple[int, int]]:
-    """(width, height) of each file, read from its header only."""
+    """(width, height) of each readable file, read from its header only; files PIL cannot identify are left out."""
     sizes = []
     for sample in samples:
-        with Image.open(sample.path) as img:
-            sizes.append(img.size)
+        try:
+            with Image.open(sample.path) as img:
+                sizes.append(img.size)
+        except (OSError, ValueError):
+            continue
     return sizes
 
 
 class ImageDataset(Dataset):
-    """Samples plus one split's own loader and transform; a file that fails to load is warned about and skipped."""
+    """Samples plus one split's own loader and transform; a file that fails to load comes back as Unreadable."""
 
     def __init__(
         self,
@@ -113,10 +139,10 @@ class ImageDataset(Dataset):
             image = self.loader(sample.path)
             if self.transform is not None:
                 image = self.transform(image)
-        except (OSError, ValueError, RuntimeError) as exc:
-            warnings.warn(f"Skipping unreadable image {sample.path}: {exc}. "
-                          f"Run `python -m helpers verify` on the folder to list every bad file.", stacklevel=2)
-            return None
+        except (OSError, ValueError, RuntimeError, Image.DecompressionBombError) as exc:
+            # No warning here: in a worker process it would go to the terminal, not the notebook. The main process
+            # warns, once per file, when the batch arrives (loaders.SkippedFiles).
+            return Unreadable(sample.path, failure_reason(sample.path, exc))
         return image, sample.label
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import random
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
 
-from .data import ImageFolderIndex, index_image_folder
+from .data import ImageFolderIndex, Unreadable, index_image_folder
 from .splits import split_datasets
 from .transforms import build_pipeline
 
@@ -36,12 +37,37 @@ def seed_worker(worker_id: int) -> None:
     np.random.seed(seed)
 
 
-def collate_skipping_bad(batch: list):
-    """default_collate after dropping the samples the dataset could not read."""
-    kept = [item for item in batch if item is not None]
-    if not kept:
-        return None
-    return default_collate(kept)
+class Batch(list):
+    """[images, labels] plus the files left out of it; a list subclass keeps `skipped` through pin_memory and workers."""
+
+    skipped: tuple[Unreadable, ...] = ()
+
+
+def collate_skipping_bad(batch: list) -> Batch:
+    """default_collate after dropping the samples the dataset could not read; empty when every one was unreadable."""
+    kept = [item for item in batch if not isinstance(item, Unreadable)]
+    out = Batch(default_collate(kept) if kept else [])
+    out.skipped = tuple(item for item in batch if isinstance(item, Unreadable))
+    return out
+
+
+class SkippedFiles:
+    """The unreadable files one pass met: each named in one warning, in the main process, so a notebook shows it."""
+
+    def __init__(self) -> None:
+        self.reasons: dict[str, str] = {}
+
+    def note(self, batch: Batch) -> bool:
+        """Record BATCH's skipped files; False when it holds no image at all."""
+        for bad in getattr(batch, "skipped", ()):
+            if bad.path not in self.reasons:
+                self.reasons[bad.path] = bad.reason
+                warnings.warn(f"Skipped {bad.path}: {bad.reason}. `python -m helpers verify DIR --quarantine "
+                              f"DIR-bad` lists every bad file and moves them out.", stacklevel=2)
+        return len(batch) > 0
+
+    def __len__(self) -> int:
+        return len(self.reasons)
 
 
 def make_loader(

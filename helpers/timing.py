@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from .data import ImageDataset, ImageFolderIndex, index_image_folder
-from .loaders import collate_skipping_bad, make_loader, resolve_device
+from .loaders import SkippedFiles, collate_skipping_bad, make_loader, resolve_device
 from .model import build_model
 from .train import train_step
 from .transforms import build_pipeline
@@ -39,8 +39,9 @@ def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
     it = iter(loader)
     first = next(it)
     startup = time.perf_counter() - start
+    skipped = SkippedFiles()
     for batch in [first] + [next(it, None) for _ in range(warmup)]:
-        if step is not None and batch is not None:
+        if batch is not None and skipped.note(batch) and step is not None:
             step(batch)
     images = done = 0
     waited = 0.0
@@ -52,7 +53,7 @@ def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
         if batch is StopIteration:
             break
         done += 1
-        if batch is None:
+        if not skipped.note(batch):
             continue
         if step is not None:
             step(batch)
@@ -118,7 +119,7 @@ def one_core_throughput(dataset: ImageDataset, batch_size: int, seconds: float =
         images, start, i = 0, time.perf_counter(), batch_size
         while time.perf_counter() - start < seconds or images < batch_size:
             batch = collate_skipping_bad([dataset[(i + k) % len(dataset)] for k in range(batch_size)])
-            images += len(batch[1])
+            images += len(batch[1]) if batch else 0
             i += batch_size
         return images / (time.perf_counter() - start)
     finally:

@@ -15,9 +15,10 @@ from tqdm.auto import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DEFAULT_SAMPLE_DIR, DataError, ensure_sample_data
-from .loaders import Loaders, build_loaders, reseed, resolve_device
+from .loaders import Loaders, SkippedFiles, build_loaders, reseed, resolve_device
 from .model import build_model
 from .transforms import PIPELINES, to_model_input
+from .workers import WorkerFailure, explained_worker_failures
 
 
 @dataclass
@@ -42,6 +43,7 @@ class TrainConfig:
     persistent_workers: bool = False
     prefetch_factor: int | None = None
     timeout: float = 0
+    strict_data: bool = False  # check every image before training and stop if any is bad, instead of skipping it
     progress: bool = True
 
 
@@ -52,6 +54,7 @@ class EpochResult:
     images: int
     seconds: float
     step_losses: list[float] = field(default_factory=list)
+    skipped: int = 0     # unreadable files left out of this pass
 
 
 def _autocast(device: torch.device):
@@ -61,16 +64,17 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16)
 
 
-def _batches(loader, max_batches: int | None, desc: str, progress: bool):
+def _batches(loader, max_batches: int | None, desc: str, progress: bool, skipped: SkippedFiles):
     total = len(loader) if max_batches is None else min(len(loader), max_batches)
     # A bar that wraps the loader is no good: tqdm.auto calls iter() on what it wraps, which starts a second set of
     # workers that nobody reads, and whose shutdown later stalls for seconds. So the bar is only told the count.
-    with tqdm(total=total, desc=desc, leave=False, disable=not progress, unit="batch") as bar:
+    with tqdm(total=total, desc=desc, leave=False, disable=not progress, unit="batch") as bar, \
+            explained_worker_failures():
         for i, batch in enumerate(loader):
             if i >= total:
                 break
             bar.update()
-            if batch is not None:  # None: every image of the batch was unreadable and skipped
+            if skipped.note(batch):  # False: every image of the batch was unreadable
                 yield bar, batch
 
 
@@ -94,8 +98,8 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
                     progress: bool = True, desc: str = "train") -> EpochResult:
     """One pass over the training split; the loss reported is averaged over the training images, not any other count."""
     model.train()
-    start, total_loss, correct, seen, steps = time.perf_counter(), 0.0, 0, 0, []
-    for bar, (images, labels) in _batches(loader, max_batches, desc, progress):
+    start, total_loss, correct, seen, steps, skipped = time.perf_counter(), 0.0, 0, 0, [], SkippedFiles()
+    for bar, (images, labels) in _batches(loader, max_batches, desc, progress, skipped):
         loss, logits, labels = train_step(model, images, labels, criterion, optimizer, device, normalize_on_device)
         steps.append(loss.item())
         total_loss += steps[-1] * labels.numel()
@@ -103,7 +107,7 @@ def train_one_epoch(model: nn.Module, loader, criterion: nn.Module, optimizer: t
         seen += labels.numel()
         bar.set_postfix(loss=f"{total_loss / seen:.4f}")
     return EpochResult(total_loss / max(1, seen), 100.0 * correct / max(1, seen), seen,
-                       time.perf_counter() - start, steps)
+                       time.perf_counter() - start, steps, len(skipped))
 
 
 @torch.inference_mode()
@@ -113,8 +117,8 @@ def evaluate(model: nn.Module, loader, criterion: nn.Module, device: torch.devic
     """Validation in eval mode (dropout off) with no gradients; loss is averaged over the validation images."""
     model.eval()
     channels_last = device.type == "cuda"
-    start, total_loss, correct, seen = time.perf_counter(), 0.0, 0, 0
-    for _, (images, labels) in _batches(loader, max_batches, desc, progress):
+    start, total_loss, correct, seen, skipped = time.perf_counter(), 0.0, 0, 0, SkippedFiles()
+    for _, (images, labels) in _batches(loader, max_batches, desc, progress, skipped):
         images = to_model_input(images, device, normalize_on_device, channels_last)
         labels = labels.to(device, non_blocking=True)
         with _autocast(device):
@@ -123,7 +127,7 @@ def evaluate(model: nn.Module, loader, criterion: nn.Module, device: torch.devic
         correct += (logits.argmax(1) == labels).sum().item()
         seen += labels.numel()
     return EpochResult(total_loss / max(1, seen), 100.0 * correct / max(1, seen), seen,
-                       time.perf_counter() - start)
+                       time.perf_counter() - start, skipped=len(skipped))
 
 
 def empty_history() -> dict[str, list]:
@@ -132,8 +136,24 @@ def empty_history() -> dict[str, list]:
 
 
 def format_epoch(epoch: int, epochs: int, seconds: float, train: EpochResult, val: EpochResult) -> str:
-    return (f"Epoch {epoch}/{epochs}  time {seconds:.1f}s  train loss {train.loss:.4f} acc {train.accuracy:.1f}%  "
+    line = (f"Epoch {epoch}/{epochs}  time {seconds:.1f}s  train loss {train.loss:.4f} acc {train.accuracy:.1f}%  "
             f"val loss {val.loss:.4f} acc {val.accuracy:.1f}%")
+    if train.skipped or val.skipped:
+        line += f"  ({train.skipped + val.skipped} unreadable images skipped: {train.skipped} train, {val.skipped} val)"
+    return line
+
+
+def _refuse_bad_files(loaders: Loaders, workers: int) -> None:
+    """The strict option: decode every image first and stop, naming the bad ones, before a minute is spent training."""
+    from .verify import bad_samples
+
+    bad = bad_samples([*loaders.train.dataset.samples, *loaders.val.dataset.samples], workers=workers)
+    if bad:
+        listed = "; ".join(f"{b.path}: {b.reason}" for b in bad[:10]) + ("; ..." if len(bad) > 10 else "")
+        root = Path(bad[0].path).parent.parent
+        raise DataError(f"{len(bad)} unreadable images and strict data checking is on: {listed}. Move them out with "
+                        f"`python -m helpers verify {root} --quarantine {root}-bad`, or drop --strict-data to skip "
+                        f"them with a warning.")
 
 
 def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[str, list]:
@@ -147,6 +167,8 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
             num_workers=config.num_workers, val_fraction=config.val_fraction, seed=config.seed, device=device,
             persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
             start_method=config.start_method, timeout=config.timeout)
+    if config.strict_data:
+        _refuse_bad_files(loaders, config.num_workers)
     model = build_model(len(loaders.classes), pretrained=config.pretrained).to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
@@ -176,6 +198,7 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
         for key, value in (("epoch", epoch), ("seconds", seconds), ("train_loss", train.loss),
                            ("train_acc", train.accuracy), ("val_loss", val.loss), ("val_acc", val.accuracy)):
             history[key].append(value)
+        history.setdefault("skipped", []).append(train.skipped + val.skipped)
         history["step_loss"] += train.step_losses
         history["step_epoch"] += [epoch - 1 + (i + 1) / len(train.step_losses) for i in range(len(train.step_losses))]
         if ckpt is not None:
@@ -214,6 +237,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--persistent-workers", action="store_true", help="keep workers alive between epochs")
     parser.add_argument("--prefetch-factor", type=int, default=None, help="batches each worker loads ahead")
     parser.add_argument("--timeout", type=float, default=0, help="seconds to wait for a batch before failing")
+    parser.add_argument("--strict-data", action="store_true",
+                        help="decode every image before training and stop if any is bad (default: skip and warn)")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide progress bars")
     parser.add_argument("--plot", default=None, help="save the loss curves (per step and per epoch) to this PNG")
     return parser
@@ -226,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
     config.checkpoint = config.checkpoint or None
     try:
         history = fit(config)
-    except (DataError, CheckpointError) as exc:
+    except (DataError, CheckpointError, WorkerFailure) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if args.plot and history["epoch"]:

@@ -10,6 +10,7 @@ import torch
 from torchvision import transforms as T
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms import v2
+from torchvision.transforms.functional import pil_to_tensor
 
 from .data import load_rgb
 
@@ -41,8 +42,12 @@ class Pipeline:
 
 
 def load_uint8(path: str) -> torch.Tensor:
-    """Decode straight to a uint8 CHW tensor with libjpeg-turbo, skipping PIL."""
-    return decode_image(read_file(path), mode=ImageReadMode.RGB)
+    """Decode straight to an upright uint8 CHW tensor with libjpeg-turbo, skipping PIL; PIL only for what it cannot do."""
+    try:
+        image = decode_image(read_file(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
+    except RuntimeError:  # a format torchvision does not decode (BMP, TIFF), or a broken file: PIL says which
+        return pil_to_tensor(load_rgb(path))
+    return image[0] if image.ndim == 4 else image  # an animated GIF: its first frame
 
 
 def pipeline_steps(name: str, image_size: int = 224, train: bool = False) -> list[Step]:

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.data import (DataError, ImageDataset, Sample, index_image_folder, load_rgb, make_sample_data,
+from helpers.data import (DataError, ImageDataset, Sample, Unreadable, index_image_folder, load_rgb, make_sample_data,
                           sample_image_bytes)
 
 
@@ -57,11 +57,11 @@ def test_unusual_modes_load_as_rgb(tmp_path, mode):
     assert img.mode == "RGB" and img.size == (40, 30)
 
 
-def test_dataset_warns_and_skips_a_corrupt_file(tmp_path, sample_dir):
+def test_dataset_returns_the_unreadable_file_and_its_reason(tmp_path, sample_dir):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(sample_image_bytes("dog", 0)[:200])
     good = index_image_folder(sample_dir).samples[0]
     ds = ImageDataset([good, Sample(str(bad), 1)])
     assert ds[0][1] == good.label
-    with pytest.warns(UserWarning, match="broken.jpg"):
-        assert ds[1] is None
+    assert ds[1] == Unreadable(str(bad), "truncated (the file ends before the image does)")
+

@@ -2,7 +2,9 @@ import numpy as np
 import torch
 from torch.utils.data import RandomSampler, SequentialSampler
 
-from helpers.loaders import build_loaders, collate_skipping_bad, reseed
+import pytest
+from helpers.data import Unreadable
+from helpers.loaders import SkippedFiles, build_loaders, collate_skipping_bad, reseed
 
 
 def test_validation_is_not_shuffled_and_cpu_runs_do_not_pin(sample_dir):
@@ -59,8 +61,14 @@ def test_workers_get_distinct_reproducible_numpy_seeds():
     assert draws() == first
 
 
-def test_collate_drops_unreadable_samples():
-    batch = [(torch.zeros(3), 0), None, (torch.ones(3), 1)]
-    images, labels = collate_skipping_bad(batch)
-    assert images.shape == (2, 3) and labels.tolist() == [0, 1]
-    assert collate_skipping_bad([None, None]) is None
+def test_collate_drops_unreadable_samples_and_names_them_once():
+    bad = Unreadable("x/broken.jpg", "empty file (0 bytes)")
+    batch = collate_skipping_bad([(torch.zeros(3), 0), bad, (torch.ones(3), 1)])
+    images, labels = batch
+    assert images.shape == (2, 3) and labels.tolist() == [0, 1] and batch.skipped == (bad,)
+    empty = collate_skipping_bad([bad, bad])
+    assert len(empty) == 0 and empty.skipped == (bad, bad)
+    skipped = SkippedFiles()
+    with pytest.warns(UserWarning, match="x/broken.jpg: empty file"):
+        assert skipped.note(batch) is True
+    assert skipped.note(empty) is False and len(skipped) == 1
