@@ -51,6 +51,9 @@ def collate_skipping_bad(batch: list) -> Batch:
     return out
 
 
+_WARNED: set[str] = set()  # files already named in this process: a bad file is warned about once, not every epoch
+
+
 class SkippedFiles:
     """The unreadable files one pass met: each named in one warning, in the main process, so a notebook shows it."""
 
@@ -60,8 +63,11 @@ class SkippedFiles:
     def note(self, batch: Batch) -> bool:
         """Record BATCH's skipped files; False when it holds no image at all."""
         for bad in getattr(batch, "skipped", ()):
-            if bad.path not in self.reasons:
-                self.reasons[bad.path] = bad.reason
+            if bad.path in self.reasons:
+                continue
+            self.reasons[bad.path] = bad.reason
+            if bad.path not in _WARNED:
+                _WARNED.add(bad.path)
                 warnings.warn(f"Skipped {bad.path}: {bad.reason}. `python -m helpers verify DIR --quarantine "
                               f"DIR-bad` lists every bad file and moves them out.", stacklevel=2)
         return len(batch) > 0

@@ -64,9 +64,10 @@ _WORKER_HINTS = (
      "a worker was killed from outside, most often by the out-of-memory killer. Fix: fewer workers, smaller batches "
      "or prefetch_factor, or more memory."),
     (re.compile(r"exited unexpectedly|killed by signal", re.I),
-     "a worker process died. Its own error, if it printed one, is above on stderr. Common causes: under spawn it "
-     "could not import or unpickle the dataset (define it in a module), it ran out of memory, or a C extension "
-     "crashed. Fix: run once with --num-workers 0 to see the error in the main process."),
+     "a worker process died. Its own error, if it printed one, is above on stderr. Common causes: shared memory "
+     "too small (stderr says 'bus error' or 'shm'; in a container, start it with --shm-size=2g or --ipc=host), "
+     "under spawn it could not import or unpickle the dataset (define it in a module), it ran out of memory, or a "
+     "C extension crashed. Fix: run once with --num-workers 0 to see the error in the main process."),
 )
 
 
