@@ -45,7 +45,7 @@ def declared_parameters(path: str | Path) -> set[str]:
     return set(papermill.inspect_notebook(str(path)))
 
 
-def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *, data: str | None = None,
+def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *, data: str | Path | None = None,
                   notebooks: str | Path = NOTEBOOK_DIR, log: Callable[[str], None] = print) -> list[NotebookRun]:
     """Execute every notebook in order into OUT, stopping at the first failure with the notebook and cell named."""
     import papermill
@@ -65,7 +65,7 @@ def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *,
         declared = declared_parameters(path)
         wanted = {**PROFILES[profile].get(path.stem, {}), "bench_csv": str(out / BENCH_CSV)}
         if data is not None:
-            wanted["data_dir"] = data
+            wanted["data_dir"] = str(data)  # papermill passes parameters as JSON
         parameters = {k: v for k, v in wanted.items() if k in declared}
         target = out / path.name
         log(f"== {path.name} ({profile})")

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import signal
 import subprocess
@@ -15,68 +14,16 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from helpers.data import DataError, load_rgb, sample_image_bytes
+from helpers.data import DataError, load_rgb
 from helpers.prepare import prepare
 from helpers.train import TrainConfig, fit
-from helpers.transforms import build_pipeline, load_uint8
+from helpers.transforms import load_uint8
 from helpers.verify import verify_folder
 from helpers.workers import WorkerFailure, explained_worker_failures
+from hostile import BAD, make_download, unusual
 
 ROOT = Path(__file__).resolve().parents[1]
-GOOD_PER_CLASS = 8
-BAD = {"empty": "empty file", "cut": "truncated", "text": "not an image"}
-
-
-def _encoded(image: Image.Image, fmt: str = "JPEG", **kw) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **kw)
-    return buffer.getvalue()
-
-
-def _unusual(base: Image.Image) -> dict[str, tuple[str, bytes]]:
-    """Fine images that are unusual: name stem -> (suffix, bytes). All must load as RGB and none be reported."""
-    exif = base.getexif()
-    exif[0x0112] = 6  # stored sideways: rotate 90 degrees to show upright
-    frames = [base.convert("P"), base.rotate(90).convert("P")]
-    animated = io.BytesIO()
-    frames[0].save(animated, format="GIF", save_all=True, append_images=frames[1:])
-    return {
-        "gray": (".jpg", _encoded(base.convert("L"))),
-        "cmyk": (".jpg", _encoded(base.convert("CMYK"))),
-        "rgba": (".png", _encoded(base.convert("RGBA"), "PNG")),
-        "palette": (".gif", animated.getvalue()),
-        "png inside": (".jpg", _encoded(base, "PNG")),
-        "rotated": (".jpg", _encoded(base, exif=exif)),
-        "large": (".jpg", _encoded(base.resize((4000, 3000)), quality=70)),
-        "tiny": (".jpg", _encoded(base.resize((2, 2)))),
-        "bmp": (".bmp", _encoded(base, "BMP")),
-        "café é": (".jpg", _encoded(base)),
-    }
-
-
-def _bad(good: bytes) -> dict[str, bytes]:
-    return {"empty": b"", "cut": good[: len(good) // 2], "text": b"this is not a picture\n"}
-
-
-def make_download(root: Path, layout: str) -> Path:
-    """A small download shaped like the real one: good images, unusual ones, bad ones and a Thumbs.db."""
-    base = Image.open(io.BytesIO(sample_image_bytes("cat", 99))).convert("RGB").resize((96, 64))
-    files: dict[Path, bytes] = {}
-    for kind in ("cat", "dog"):
-        for i in range(GOOD_PER_CLASS):
-            name = f"{kind}.{i}.jpg" if layout == "kaggle" else f"{kind.capitalize()}/{i}.jpg"
-            files[Path(name)] = sample_image_bytes(kind, i)
-    for stem, (suffix, data) in _unusual(base).items():
-        files[Path(f"cat.{stem}{suffix}" if layout == "kaggle" else f"Cat/{stem}{suffix}")] = data
-    for stem, data in _bad(sample_image_bytes("dog", 50)).items():
-        files[Path(f"dog.{stem}.jpg" if layout == "kaggle" else f"Dog/{stem}.jpg")] = data
-    files[Path("Thumbs.db" if layout == "kaggle" else "Cat/Thumbs.db")] = b"\xd0\xcf\x11\xe0 not an image"
-    top = root / ("train" if layout == "kaggle" else "PetImages")
-    for rel, data in files.items():
-        (top / rel).parent.mkdir(parents=True, exist_ok=True)
-        (top / rel).write_bytes(data)
-    (root / "readme.txt").write_text("downloaded for the tests\n")
-    return root
+GOOD_PER_CLASS = 8  # make_download's default
 
 
 def _snapshot(root: Path) -> dict[str, str]:
@@ -96,7 +43,7 @@ def prepared(request, tmp_path):
 def test_prepare_recognises_both_layouts_and_reports_what_it_left_out(prepared):
     layout, report = prepared
     assert report.layout == layout
-    n_unusual, n_bad = len(_unusual(Image.new("RGB", (4, 4)))), len(BAD)
+    n_unusual, n_bad = len(unusual(Image.new("RGB", (4, 4)))), len(BAD)
     assert dict(report.placed) == {"cat": GOOD_PER_CLASS + n_unusual, "dog": GOOD_PER_CLASS + n_bad}
     assert [(p.name, why.split(" (")[0]) for p, why in report.left_out] == [("Thumbs.db", "not an image name")]
     assert sorted(p.name for p in report.dest.iterdir()) == ["cat", "dog"]
@@ -154,7 +101,7 @@ def test_quarantine_inside_the_folder_is_refused(prepared):
 @pytest.mark.parametrize("loader", [load_rgb, load_uint8], ids=["PIL", "torchvision"])
 def test_unusual_images_load_upright_as_rgb(tmp_path, loader):
     base = Image.new("RGB", (96, 64), (200, 120, 40))
-    for stem, (suffix, data) in _unusual(base).items():
+    for stem, (suffix, data) in unusual(base).items():
         path = tmp_path / f"{stem}{suffix}"
         path.write_bytes(data)
         image = loader(str(path))

@@ -65,13 +65,17 @@ def test_run_notebooks_refuses_to_write_over_the_sources(tmp_path):
 
 
 @pytest.mark.slow
-def test_quick_profile_executes_every_notebook_and_summarizes(tmp_path):
-    runs = run_notebooks("quick", tmp_path, log=lambda _: None)
+def test_quick_profile_runs_every_notebook_on_a_prepared_download_with_bad_files(tmp_path):
+    from helpers.prepare import prepare
+    from hostile import make_download
+
+    data = prepare(make_download(tmp_path / "download", "petimages", good_per_class=100), tmp_path / "data").dest
+    runs = run_notebooks("quick", tmp_path / "out", data=data, log=lambda _: None)
     assert [r.name for r in runs] == [p.name for p in NOTEBOOKS]
     for run in runs:
         nb = nbformat.read(run.output, as_version=4)
         assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
-    text = summary(runs, tmp_path)
+    text = summary(runs, tmp_path / "out")
     assert all(p.name in text for p in NOTEBOOKS)
-    assert (tmp_path / BENCH_CSV).exists() and "num_workers, as notebook 05 measured it" in text
+    assert (tmp_path / "out" / BENCH_CSV).exists() and "num_workers, as notebook 05 measured it" in text
     assert "fast" in text and "blog" in text
