@@ -150,7 +150,7 @@ def plot_worker_measurements(measurements: dict[int, list[float]], title: str) -
     ax.plot(keys, medians, "o-", color="C1", label="median")
     ax.set(title=title, xlabel="num_workers", ylabel="Images per second")
     ax.set_xticks(keys)
-    ax.set_ylim(bottom=0)
-    ax.legend()
+    ax.set_ylim(0, 1.15 * max(max(v) for v in measurements.values()))  # headroom: the top point stays in view
+    ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
