@@ -29,7 +29,7 @@ class PrepareReport:
                  f"Placed {sum(self.placed.values())} images in {self.dest} ({per_class}) as {MODES[self.mode]}; "
                  f"{self.source} was not modified."]
         if self.left_out:
-            lines.append(f"Left out {len(self.left_out)} files:")
+            lines.append(f"Left out {len(self.left_out)} file{'s' if len(self.left_out) > 1 else ''}:")
             lines += [f"  {p.relative_to(self.source)}: {why}" for p, why in self.left_out[:limit]]
             if len(self.left_out) > limit:
                 lines.append(f"  ... and {len(self.left_out) - limit} more")
