@@ -72,3 +72,12 @@ def test_collate_drops_unreadable_samples_and_names_them_once():
     with pytest.warns(UserWarning, match="x/broken.jpg: empty file"):
         assert skipped.note(batch) is True
     assert skipped.note(empty) is False and len(skipped) == 1
+
+
+def test_a_batch_keeps_its_skipped_files_through_the_worker_queue_and_pin_memory_copy():
+    import copy
+    import pickle
+
+    batch = collate_skipping_bad([(torch.zeros(3), 0), Unreadable("x/bad.jpg", "empty file (0 bytes)")])
+    for moved in (pickle.loads(pickle.dumps(batch)), copy.copy(batch)):  # what the queue and pin_memory do to it
+        assert type(moved).__name__ == "Batch" and moved.skipped == batch.skipped and len(moved) == 2
