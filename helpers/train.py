@@ -145,9 +145,10 @@ def format_epoch(epoch: int, epochs: int, seconds: float, train: EpochResult, va
 
 def _refuse_bad_files(loaders: Loaders, workers: int) -> None:
     """The strict option: decode every image first and stop, naming the bad ones, before a minute is spent training."""
-    from .verify import bad_samples
+    from .verify import check_files
 
-    bad = bad_samples([*loaders.train.dataset.samples, *loaders.val.dataset.samples], workers=workers)
+    samples = [*loaders.train.dataset.samples, *loaders.val.dataset.samples]
+    bad = check_files([s.path for s in samples], workers=workers)
     if bad:
         listed = "; ".join(f"{b.path}: {b.reason}" for b in bad[:10]) + ("; ..." if len(bad) > 10 else "")
         root = Path(bad[0].path).parent.parent

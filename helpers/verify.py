@@ -9,7 +9,7 @@ from typing import Sequence
 
 from torch.utils.data import DataLoader, Dataset
 
-from .data import IMAGE_SUFFIXES, DataError, Sample, failure_reason, load_rgb
+from .data import IMAGE_SUFFIXES, DataError, failure_reason, load_rgb
 
 
 @dataclass(frozen=True)
@@ -88,11 +88,6 @@ def check_files(paths: Sequence[str | Path], *, workers: int = 0, progress: bool
             bad += [BadFile(paths[i], reason) for i, reason in batch if reason]
             bar.update(len(batch))
     return bad
-
-
-def bad_samples(samples: Sequence[Sample], *, workers: int = 0) -> list[BadFile]:
-    """The training set's unusable files, for the strict option: every one, before any training starts."""
-    return check_files([s.path for s in samples], workers=workers)
 
 
 def verify_folder(root: str | Path, *, quarantine: str | Path | None = None, workers: int = 0,
