@@ -20,13 +20,17 @@ def _sample_data(args: argparse.Namespace) -> int:
 
 def _bench(args: argparse.Namespace) -> int:
     from .data import ensure_sample_data
-    from .timing import bench, report, write_csv
+    from .timing import bench, explain, report, write_csv
 
     data = args.data or ensure_sample_data(DEFAULT_SAMPLE_DIR)
     result = bench(data, args.workers, pipelines=args.pipeline, models=args.model, image_size=args.image_size,
                    batch_size=args.batch_size, batches=args.batches, repeats=args.repeats, device=args.device,
                    start_method=args.start_method, progress=not args.no_progress)
     print(report(result))
+    if args.breakdown:
+        print("\nWhere the time goes (one worker, one thread), and the trip to the main process by dtype:")
+        print(explain(data, args.pipeline, args.image_size, args.batch_size, args.device, args.repeats,
+                      start_method=args.start_method).report())
     if args.csv:
         write_csv(result.rows, args.csv)
         print(f"CSV written to {args.csv}")
@@ -103,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), default=None)
     p.add_argument("--csv", default=None, help="write one row per setting to this CSV")
     p.add_argument("--plot", default=None, help="save a PNG of images/s against num_workers")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also time each part of a worker's work, and the trip of float32 and uint8 batches")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_bench)
 

@@ -154,3 +154,48 @@ def plot_worker_measurements(measurements: dict[int, list[float]], title: str) -
     ax.legend(loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def plot_time_breakdown(costs: dict[str, list[dict]], title: str) -> Figure:
+    """One stacked bar per pipeline: where a worker's milliseconds per image go, part by part."""
+    fig = _figure((9, 1.1 * len(costs) + 2.4))
+    ax = fig.subplots()
+    names, colors = list(costs), {}
+    widest = max(sum(r["ms_per_image"] for r in rows) for rows in costs.values())
+    for y, pipeline in enumerate(names):
+        left = 0.0
+        for row in costs[pipeline]:
+            role = row["part"].split("(")[0].split(":")[0].strip()  # "Resize((512, 512)) on uint8" -> "Resize"
+            new = role not in colors
+            colors.setdefault(role, f"C{len(colors)}")
+            bar = ax.barh(y, row["ms_per_image"], left=left, color=colors[role], edgecolor="white",
+                          label=role if new else None)
+            if row["ms_per_image"] > 0.05 * widest:
+                ax.bar_label(bar, [f"{row['ms_per_image']:.2f}"], label_type="center", fontsize=8)
+            left += row["ms_per_image"]
+        ax.text(left, y, f"  {left:.2f} ms = {1000 / left:.0f} images/s per core", va="center", fontsize=8)
+    ax.set_yticks(range(len(names)), names)
+    ax.invert_yaxis()
+    ax.set_xlim(right=1.4 * widest)
+    ax.set(title=title, xlabel="Milliseconds per image in one worker (one thread)", ylabel="Pipeline")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_transfer_costs(rows: list[dict], title: str) -> Figure:
+    """Milliseconds per batch of ready-made images against num_workers, one line per dtype: the price of the trip."""
+    fig = _figure((7, 4))
+    ax = fig.subplots()
+    for dtype in dict.fromkeys(r["dtype"] for r in rows):
+        sel = [r for r in rows if r["dtype"] == dtype]
+        err = [[r["ms_per_batch"] - r["ms_min"] for r in sel], [r["ms_max"] - r["ms_per_batch"] for r in sel]]
+        ax.errorbar([r["num_workers"] for r in sel], [r["ms_per_batch"] for r in sel], yerr=err, marker="o",
+                    capsize=3, label=f"{dtype}, {sel[0]['mb_per_batch']:.0f} MB per batch")
+    ax.set(title=title, xlabel="num_workers (0: collated in the main process, no trip)",
+           ylabel="Milliseconds per batch (median, min-max bars)")
+    ax.set_xticks(sorted({r["num_workers"] for r in rows}))
+    ax.set_ylim(bottom=0)
+    ax.legend()
+    fig.tight_layout()
+    return fig

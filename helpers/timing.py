@@ -1,6 +1,7 @@
 """Timing num_workers honestly: start-up apart from steady state, warm-up excluded, medians over repeats, a ceiling."""
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 import statistics
@@ -11,13 +12,13 @@ from typing import Callable, Iterable, Sequence
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from .data import ImageDataset, ImageFolderIndex, index_image_folder
 from .loaders import SkippedFiles, collate_skipping_bad, make_loader, resolve_device
 from .model import build_model
 from .train import train_step
-from .transforms import build_pipeline
+from .transforms import build_pipeline, pipeline_steps, run_steps
 
 CSV_COLUMNS = ("pipeline", "mode", "num_workers", "batch_size", "image_size", "device", "images_per_s",
                "images_per_s_min", "images_per_s_max", "startup_s", "data_wait_fraction", "ceiling_fraction")
@@ -110,11 +111,20 @@ def machine_summary() -> str:
     return f"{usable_cores()} CPU cores, {gpu}, torch {torch.__version__}"
 
 
-def one_core_throughput(dataset: ImageDataset, batch_size: int, seconds: float = 2.0) -> float:
-    """Images per second for the whole per-image pipeline plus collate, in this process on one thread."""
+@contextlib.contextmanager
+def one_thread():
+    """Run torch ops on one thread, as a DataLoader worker does, so a cost measured here is a worker's cost."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def one_core_throughput(dataset: ImageDataset, batch_size: int, seconds: float = 2.0) -> float:
+    """Images per second for the whole per-image pipeline plus collate, in this process on one thread."""
+    with one_thread():
         collate_skipping_bad([dataset[k % len(dataset)] for k in range(batch_size)])  # warm-up, not timed
         images, start, i = 0, time.perf_counter(), batch_size
         while time.perf_counter() - start < seconds or images < batch_size:
@@ -122,8 +132,101 @@ def one_core_throughput(dataset: ImageDataset, batch_size: int, seconds: float =
             images += len(batch[1]) if batch else 0
             i += batch_size
         return images / (time.perf_counter() - start)
-    finally:
-        torch.set_num_threads(threads)
+
+
+class ConstantImages(Dataset):
+    """Ready-made images of one dtype: a loader over them spends its time on collate and the trip between processes."""
+
+    def __init__(self, image_size: int, dtype: torch.dtype, length: int = 256) -> None:
+        self.image, self.length = torch.zeros(3, image_size, image_size, dtype=dtype), length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        return self.image, 0
+
+
+def transfer_costs(image_size: int = 512, batch_size: int = 32,
+                   dtypes: Sequence[torch.dtype] = (torch.float32, torch.uint8), workers: Sequence[int] = (0, 1, 2),
+                   batches: int = 8, repeats: int = 3, start_method: str | None = None) -> list[dict]:
+    """What collating a batch and moving it out of a worker costs, per dtype, with no decoding to hide it."""
+    rows = []
+    for dtype in dtypes:
+        dataset = ConstantImages(image_size, dtype)
+        mb = batch_size * dataset.image.numel() * dataset.image.element_size() / 1e6
+        for n in workers:
+            runs = measure_loader(dataset, n, batch_size=batch_size, batches=batches, repeats=repeats,
+                                  start_method=start_method)
+            ms = [1000 * batch_size / r.images_per_s for r in runs]
+            rows.append(dict(dtype=str(dtype).removeprefix("torch."), num_workers=n, batch_size=batch_size,
+                             image_size=image_size, mb_per_batch=mb, ms_per_batch=statistics.median(ms),
+                             ms_min=min(ms), ms_max=max(ms), mb_per_s=mb / statistics.median(ms) * 1000))
+    return rows
+
+
+def where_time_goes(paths: Sequence[str], pipeline: str, image_size: int = 512, batch_size: int = 32,
+                    repeats: int = 3, start_method: str | None = None) -> list[dict]:
+    """A worker's cost per image split into its parts (each step, collate, the trip to the main process), on one thread."""
+    steps = pipeline_steps(pipeline, image_size, train=True)
+    files = [paths[i % len(paths)] for i in range(max(batch_size, 32))]  # a batch of 4 is too few to time a step
+    with one_thread():
+        rows = [dict(part=r["step"], ms_per_image=r["ms_per_image"]) for r in step_costs(files, steps, repeats)]
+        items = [(run_steps(steps, f)[-1], 0) for f in files[:batch_size]]
+        seconds = []
+        for _ in range(max(repeats, 10)):  # one collate is a few milliseconds: take the median of many
+            start = time.perf_counter()
+            default_collate(items)
+            seconds.append(time.perf_counter() - start)
+    rows.append(dict(part="collate (stack the batch)", ms_per_image=1000 * statistics.median(seconds) / batch_size))
+    # Collate is counted above, so the trip is what one worker adds over making the same batches in-process.
+    trip = {r["num_workers"]: r["ms_per_batch"] for r in transfer_costs(
+        image_size, batch_size, (items[0][0].dtype,), (0, 1), repeats=repeats, start_method=start_method)}
+    rows.append(dict(part="the trip to the main process", ms_per_image=max(0.0, trip[1] - trip[0]) / batch_size))
+    return rows
+
+
+TRANSFER_COLUMNS = (
+    ("dtype", "dtype", "s"),
+    ("num_workers", "workers", "d"),
+    ("batch_size", "batch", "d"),
+    ("mb_per_batch", "MB/batch", ".1f"),
+    ("ms_per_batch", "ms/batch", ".1f"),
+    ("ms_min", "min", ".1f"),
+    ("ms_max", "max", ".1f"),
+    ("mb_per_s", "MB/s", ".0f"),
+)
+
+
+@dataclass
+class Breakdown:
+    costs: dict[str, list[dict]]  # per pipeline (labelled with its batch size): where_time_goes rows
+    transfer: list[dict]          # transfer_costs rows, float32 against uint8
+
+    def report(self) -> str:
+        """Each pipeline's parts in milliseconds per image and what they add up to, then the trip by dtype."""
+        lines = []
+        for pipeline, rows in self.costs.items():
+            total = sum(r["ms_per_image"] for r in rows)
+            lines.append(f"{pipeline}: " + ", ".join(f"{r['part']} {r['ms_per_image']:.2f}" for r in rows)
+                         + f" ms per image; {total:.2f} ms in all = {1000 / total:.0f} images/s per core")
+        return "\n".join(lines + ["", format_table(self.transfer, TRANSFER_COLUMNS)])
+
+
+def explain(data: str | Path | ImageFolderIndex, pipelines: Sequence[str] = ("blog", "fast"), image_size: int = 512,
+            batch_size: int | None = None, device: str = "auto", repeats: int = 3,
+            transfer_workers: Sequence[int] = (0, 1, 2), start_method: str | None = None) -> Breakdown:
+    """Where the loader's time goes for each pipeline, and what the float32 and uint8 batches cost to move."""
+    index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
+    paths = [s.path for s in index.samples]
+    dev = resolve_device(device)
+    costs = {}
+    for pipeline in pipelines:
+        size = batch_size or default_batch_size(pipeline, dev)
+        costs[f"{pipeline} (batch {size})"] = where_time_goes(paths, pipeline, image_size, size, repeats, start_method)
+    transfer = transfer_costs(image_size, batch_size or default_batch_size("fast", dev), workers=transfer_workers,
+                              repeats=repeats, start_method=start_method)
+    return Breakdown(costs, transfer)
 
 
 class TrainingStep:

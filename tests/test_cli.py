@@ -90,3 +90,15 @@ def test_bench_command_prints_a_table_and_writes_csv_and_plot(sample_dir, tmp_pa
         assert 0 < low <= median <= high
     assert "Recommended for fast, loader: num_workers=" in result.stdout
     assert len((tmp_path / "b.csv").read_text().splitlines()) == 3 and (tmp_path / "b.png").stat().st_size > 5000
+    assert "Where the time goes" not in result.stdout
+
+
+def test_bench_breakdown_adds_the_parts_and_the_trip_by_dtype(sample_dir):
+    result = run("-m", "helpers", "bench", "--data", str(sample_dir), "--workers", "0", "--pipeline", "fast",
+                 "--image-size", "32", "--batch-size", "4", "--batches", "2", "--repeats", "1", "--no-progress",
+                 "--breakdown")
+    assert result.returncode == 0, result.stderr
+    after = result.stdout.split("Where the time goes", 1)[1]
+    assert "fast (batch 4): read + decode" in after and "the trip to the main process" in after
+    assert [l.split()[0] for l in after.splitlines() if l.strip().startswith(("float32", "uint8"))] == \
+        ["float32", "float32", "float32", "uint8", "uint8", "uint8"]

@@ -6,8 +6,12 @@ import pytest
 import torch
 
 from helpers.data import index_image_folder
-from helpers.plots import plot_bench
-from helpers.timing import CSV_COLUMNS, BenchResult, bench, format_table, report, time_stream, write_csv
+from helpers.plots import plot_bench, plot_time_breakdown, plot_transfer_costs
+from helpers.timing import (CSV_COLUMNS, BenchResult, bench, explain, format_table, report, time_stream,
+                            transfer_costs, where_time_goes, write_csv)
+from helpers.transforms import pipeline_steps
+
+NUM_THREADS = torch.get_num_threads()
 
 
 class _Slow:
@@ -87,3 +91,34 @@ def test_csv_and_plot_are_well_formed(sample_dir, tmp_path):
     fig = plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "num_workers" and "Images per second" in ax.get_ylabel() and ax.get_title()
+
+
+def test_transfer_costs_time_each_dtype_and_worker_count_with_the_batch_size_in_megabytes():
+    rows = transfer_costs(image_size=32, batch_size=4, workers=(0, 1), batches=2, repeats=2)
+    assert [(r["dtype"], r["num_workers"]) for r in rows] == [("float32", 0), ("float32", 1), ("uint8", 0), ("uint8", 1)]
+    assert rows[0]["mb_per_batch"] == pytest.approx(4 * 3 * 32 * 32 * 4 / 1e6)
+    assert rows[2]["mb_per_batch"] == pytest.approx(rows[0]["mb_per_batch"] / 4)
+    for r in rows:
+        assert 0 < r["ms_min"] <= r["ms_per_batch"] <= r["ms_max"]
+        assert r["mb_per_s"] == pytest.approx(r["mb_per_batch"] / r["ms_per_batch"] * 1000)
+
+
+@pytest.mark.parametrize("pipeline", ["blog", "fast"])
+def test_where_time_goes_names_every_step_then_collate_and_the_trip(sample_dir, pipeline):
+    paths = [s.path for s in index_image_folder(sample_dir).samples]
+    rows = where_time_goes(paths, pipeline, image_size=32, batch_size=4, repeats=1)
+    steps = [name for name, _ in pipeline_steps(pipeline, 32, train=True)]
+    assert [r["part"] for r in rows] == steps + ["collate (stack the batch)", "the trip to the main process"]
+    assert all(r["ms_per_image"] > 0 for r in rows[:-1]) and rows[-1]["ms_per_image"] >= 0
+    assert torch.get_num_threads() == NUM_THREADS  # one_thread() gave the threads back
+
+
+def test_explain_reports_each_pipeline_and_the_transfer_table(sample_dir):
+    result = explain(sample_dir, ("blog", "fast"), image_size=32, batch_size=4, device="cpu", repeats=1,
+                     transfer_workers=(0, 1))
+    assert list(result.costs) == ["blog (batch 4)", "fast (batch 4)"]
+    text = result.report()
+    assert text.count("images/s per core") == 2 and "MB/batch" in text and "uint8" in text
+    fig = plot_time_breakdown(result.costs, "t")
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:2] == ["read + decode", "Resize"]
+    assert plot_transfer_costs(result.transfer, "t").axes[0].get_xlabel().startswith("num_workers")
