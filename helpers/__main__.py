@@ -29,8 +29,10 @@ def _bench(args: argparse.Namespace) -> int:
     print(report(result))
     if args.breakdown:
         print("\nWhere the time goes (one worker, one thread), and the trip to the main process by dtype:")
-        print(explain(data, args.pipeline, args.image_size, args.batch_size, args.device, args.repeats,
-                      start_method=args.start_method).report())
+        breakdown = explain(data, args.pipeline, args.image_size, args.batch_size, args.device, args.repeats,
+                            start_method=args.start_method)
+        print(breakdown.report())
+        print(breakdown.against(result))
     if args.csv:
         write_csv(result.rows, args.csv)
         print(f"CSV written to {args.csv}")

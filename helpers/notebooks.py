@@ -17,7 +17,8 @@ PROFILES: dict[str, dict[str, dict]] = {
         "03_multiprocess_loading": dict(image_size=224, timing_batches=20, workers=[0, 1, 2, 4]),
         "04_training": dict(epochs=3, image_size=224),
         "05_timing_workers": dict(image_size=512, workers=[0, 1, 2, 4, 8], batches=16, repeats=3,
-                                  e2e_image_size=224, e2e_workers=[0, 1, 2, 4], e2e_batches=6),
+                                  transfer_workers=[0, 1, 2, 4], e2e_image_size=224, e2e_workers=[0, 1, 2, 4],
+                                  e2e_batches=6),
     },
 }
 

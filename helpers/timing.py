@@ -212,6 +212,22 @@ class Breakdown:
                          + f" ms per image; {total:.2f} ms in all = {1000 / total:.0f} images/s per core")
         return "\n".join(lines + ["", format_table(self.transfer, TRANSFER_COLUMNS)])
 
+    def against(self, result: BenchResult) -> str:
+        """Each pipeline's best loader-only throughput beside its CPU ceiling, and beside one that pays for the trip."""
+        lines = []
+        for label, rows in self.costs.items():
+            pipeline = label.split()[0]
+            measured = [r["images_per_s"] for r in result.rows if r["pipeline"] == pipeline and r["mode"] == "loader"]
+            if not measured or pipeline not in result.one_core_images_per_s:
+                continue
+            ceiling = result.one_core_images_per_s[pipeline] * result.cores
+            trip = rows[-1]["ms_per_image"] / sum(r["ms_per_image"] for r in rows)
+            lines.append(f"{pipeline}: best {max(measured):.0f} images/s = {max(measured) / ceiling:.0%} of the CPU "
+                         f"ceiling ({ceiling:.0f}); the trip takes {trip:.0%} of a worker's time, and a ceiling that "
+                         f"pays for it is {ceiling * (1 - trip):.0f} images/s "
+                         f"({max(measured) / (ceiling * (1 - trip)):.0%} of it reached)")
+        return "\n".join(lines)
+
 
 def explain(data: str | Path | ImageFolderIndex, pipelines: Sequence[str] = ("blog", "fast"), image_size: int = 512,
             batch_size: int | None = None, device: str = "auto", repeats: int = 3,

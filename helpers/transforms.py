@@ -111,6 +111,6 @@ def to_model_input(images: torch.Tensor, device: torch.device, normalize: bool,
     if normalize:
         mean, std = _normalization_constants(device)
         images = (images.float() - mean) / std
-    if channels_last:
+    if channels_last and images.ndim == 4:  # images, not the cached feature vectors of helpers.features
         images = images.contiguous(memory_format=torch.channels_last)
     return images

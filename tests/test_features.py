@@ -1,0 +1,72 @@
+import shutil
+
+import pytest
+import torch
+
+from helpers.data import ImageDataset, index_image_folder
+from helpers.features import compare, fit_cached
+from helpers.model import build_model
+from helpers.splits import split_datasets
+from helpers.train import TrainConfig
+from helpers.transforms import build_pipeline
+
+
+def _config(data, **kw) -> TrainConfig:
+    return TrainConfig(**{**dict(data=str(data), epochs=2, num_workers=0, batch_size=8, image_size=32,
+                                 pretrained=False, progress=False, checkpoint=None), **kw})
+
+
+def test_cache_is_built_once_then_read_back_and_gives_the_same_training(sample_dir, tmp_path):
+    logs = []
+    first = fit_cached(_config(sample_dir), tmp_path / "f.pt", log=logs.append)
+    assert not first.from_disk and first.build_seconds > 0 and (tmp_path / "f.pt").exists()
+    second = fit_cached(_config(sample_dir), tmp_path / "f.pt", log=logs.append)
+    assert second.from_disk and second.build_seconds == 0
+    assert second.history == {**first.history, "seconds": second.history["seconds"]}
+    assert any(line.startswith("Features read from") for line in logs)
+
+
+def test_a_cache_made_with_other_settings_is_not_reused(sample_dir, tmp_path):
+    fit_cached(_config(sample_dir, epochs=1), tmp_path / "f.pt", log=lambda _: None)
+    logs = []
+    run = fit_cached(_config(sample_dir, epochs=1, image_size=48), tmp_path / "f.pt", log=logs.append)
+    assert not run.from_disk and any("made from other files, settings or weights" in line for line in logs)
+
+
+def test_cached_features_are_the_backbones_output_on_the_validation_transform(sample_dir, tmp_path):
+    fit_cached(_config(sample_dir, epochs=0), tmp_path / "f.pt", log=lambda _: None)
+    state = torch.load(tmp_path / "f.pt", weights_only=True)
+    index = index_image_folder(sample_dir)
+    pipe = build_pipeline("standard", 32, train=False)
+    train_set, _ = split_datasets(index, pipe, pipe, 0.2, 0)
+    assert state["train"]["paths"] == [s.path for s in train_set.samples]
+    torch.manual_seed(0)
+    model = build_model(2, pretrained=False).eval()
+    image, label = ImageDataset(train_set.samples[:1], pipe.transform, pipe.loader)[0]
+    with torch.inference_mode():
+        expected = model.backbone(image.unsqueeze(0))[0]
+    assert state["train"]["labels"][0] == label
+    torch.testing.assert_close(state["train"]["features"][0], expected, rtol=1e-4, atol=1e-4)
+
+
+def test_an_unreadable_image_is_named_and_left_out_of_the_cache(sample_dir, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(sample_dir, data)
+    bad = data / "cat" / "broken.jpg"
+    bad.write_bytes(b"not a jpeg")
+    with pytest.warns(UserWarning, match="broken.jpg"):
+        fit_cached(_config(data, epochs=1), tmp_path / "f.pt", log=lambda _: None)
+    state = torch.load(tmp_path / "f.pt", weights_only=True)
+    paths = state["train"]["paths"] + state["val"]["paths"]
+    assert str(bad) not in paths and len(paths) == len(index_image_folder(data).samples) - 1
+    assert len(state["train"]["labels"]) + len(state["val"]["labels"]) == len(paths)
+
+
+@pytest.mark.slow
+def test_compare_trains_the_same_head_both_ways(sample_dir, tmp_path):
+    rows = compare(_config(sample_dir), tmp_path / "f.pt", log=lambda _: None)
+    loader_fed, cached, ratio = rows
+    assert (loader_fed["method"], cached["method"]) == ("loader-fed", "cached features")
+    assert loader_fed["epochs"] == cached["epochs"] == 2 and cached["build_s"] > 0
+    assert ratio["epoch_s"] == pytest.approx(loader_fed["epoch_s"] / cached["epoch_s"])
+    assert 0 <= cached["val_acc"] <= 100
