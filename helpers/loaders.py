@@ -5,10 +5,11 @@ import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, default_collate
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, default_collate
 
 from .data import ImageFolderIndex, Unreadable, index_image_folder
 from .splits import split_datasets
@@ -89,18 +90,20 @@ def make_loader(
     prefetch_factor: int | None = None,
     start_method: str | None = None,
     timeout: float = 0,
+    sampler: Sampler | Iterable[int] | None = None,
 ) -> DataLoader:
     """One DataLoader with the course's rules: pinned only for CUDA, seeded shuffling and workers, bad files skipped.
 
     num_samples draws that many indices with replacement, for streams longer than the dataset (benchmarks).
+    sampler replaces shuffle and num_samples (a DistributedSampler, say); the seeded generator still seeds the workers.
     """
     generator = torch.Generator().manual_seed(seed)
-    sampler = RandomSampler(dataset, replacement=True, num_samples=num_samples, generator=generator) \
-        if num_samples else None
+    if sampler is None and num_samples:
+        sampler = RandomSampler(dataset, replacement=True, num_samples=num_samples, generator=generator)
     workers = num_workers > 0
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-        generator=generator if shuffle or sampler else None,
+        generator=generator if shuffle or sampler is not None else None,
         num_workers=num_workers,
         pin_memory=resolve_device(device).type == "cuda",
         worker_init_fn=seed_worker if workers else None,

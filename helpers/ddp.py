@@ -1,0 +1,270 @@
+"""The training of helpers.train spread over processes started by torchrun, each training on its own shard of the data.
+
+Every process builds the same seeded split; a DistributedSampler deals each one a disjoint share of the training images
+and DistributedDataParallel averages the head's gradients, so all processes hold the same weights after every step.
+Metrics are summed over the processes, so each reports the whole split. Rank 0 alone loads the ImageNet weights, reads
+a checkpoint to resume from, logs and writes checkpoints; DDP copies its weights to the other ranks, and the checkpoints
+load in the single-process scripts/train.py. Started without torchrun it runs as a world of one process.
+
+    torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --epochs 2
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Callable, Iterator, TypeVar
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from torch.utils.data.distributed import DistributedSampler
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import DEFAULT_SAMPLE_DIR, DataError, ensure_sample_data
+from .loaders import Loaders, build_loaders, make_loader, reseed, resolve_device
+from .model import FrozenResNet18, build_model
+from .train import (EpochResult, TrainConfig, _refuse_bad_files, add_arguments, empty_history, evaluate, format_epoch,
+                    train_one_epoch)
+from .workers import WorkerFailure
+
+T = TypeVar("T")
+DESCRIPTION = """Train the frozen ResNet18 on an ImageFolder with DistributedDataParallel, one process per rank.
+Start it with torchrun, e.g. `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --epochs 2`; without
+torchrun it runs as a single process. --num-workers and --batch-size are per rank: the global batch is batch size x
+number of ranks. On CUDA each rank uses cuda:LOCAL_RANK with NCCL; on the CPU the ranks talk over gloo."""
+
+
+@dataclass(frozen=True)
+class Rank:
+    """Where this process sits: its global rank, its index on this machine, and how many processes there are."""
+
+    rank: int = 0
+    local: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def __str__(self) -> str:
+        return f"[rank {self.rank}/{self.world}]"
+
+
+def _rank_from_env() -> Rank:
+    """What torchrun set in the environment; a world of one when it did not start this process."""
+    if "WORLD_SIZE" not in os.environ:
+        return Rank()
+    return Rank(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ["WORLD_SIZE"]))
+
+
+def _start(rank: Rank, device: torch.device) -> torch.device:
+    """Join torchrun's process group (NCCL for CUDA, gloo otherwise), or form an in-memory group of one without it."""
+    under_torchrun = "WORLD_SIZE" in os.environ
+    if device.type == "cuda":
+        device = torch.device("cuda", rank.local if under_torchrun or device.index is None else device.index)
+        torch.cuda.set_device(device)
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    if under_torchrun:
+        dist.init_process_group(backend)
+    else:
+        dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+    return device
+
+
+@contextlib.contextmanager
+def _local_rank0_first(rank: Rank) -> Iterator[None]:
+    """Files one rank per machine must make (the sample set) are made once; the other ranks then find them there."""
+    if rank.local != 0:
+        dist.barrier()
+    yield
+    if rank.local == 0:
+        dist.barrier()
+
+
+def _from_rank0(make: Callable[[], T], rank: Rank) -> T:
+    """Run MAKE on rank 0 only and hand its result, or its error, to every rank, so no rank waits on a failed one."""
+    box: list = [None]
+    if rank.main:
+        try:
+            box[0] = make()
+        except (DataError, CheckpointError) as exc:
+            box[0] = exc
+    dist.broadcast_object_list(box, src=0)
+    if isinstance(box[0], BaseException):
+        raise box[0]
+    return box[0]
+
+
+def _shard_loaders(config: TrainConfig, data: str | Path, device: torch.device, rank: Rank) -> Loaders:
+    """build_loaders' split and pipelines; training dealt out by a DistributedSampler, validation cut into unpadded
+    shards so the summed validation metrics count every image exactly once."""
+    common = dict(num_workers=config.num_workers, device=device, seed=config.seed,
+                  persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
+                  start_method=config.start_method, timeout=config.timeout)
+    split = build_loaders(data, pipeline=config.pipeline, image_size=config.image_size, batch_size=config.batch_size,
+                          val_fraction=config.val_fraction, **common)
+    train_set, val_set = split.train.dataset, split.val.dataset
+    sampler = DistributedSampler(train_set, num_replicas=rank.world, rank=rank.rank, shuffle=True, seed=config.seed,
+                                 drop_last=False)
+    train = make_loader(train_set, batch_size=config.batch_size, sampler=sampler, **common)
+    val = make_loader(val_set, batch_size=config.batch_size, sampler=range(rank.rank, len(val_set), rank.world),
+                      **common)
+    return replace(split, train=train, val=val)
+
+
+def _summed(result: EpochResult, device: torch.device) -> EpochResult:
+    """One rank's pass made into the whole split's: loss, correct answers, images and skipped files summed over ranks."""
+    totals = torch.tensor([result.loss * result.images, result.accuracy * result.images / 100, result.images,
+                           result.skipped], dtype=torch.float64, device=device)
+    dist.all_reduce(totals)
+    loss_sum, correct, images, skipped = totals.tolist()
+    images = round(images)
+    return EpochResult(loss_sum / max(1, images), 100.0 * correct / max(1, images), images, result.seconds,
+                       result.step_losses, round(skipped))
+
+
+class _SampleLog:
+    """The --record-samples diagnostic: the files this rank is dealt in each epoch, as JSON, to check the shards."""
+
+    def __init__(self, prefix: str, rank: Rank) -> None:
+        self.path, self.rank, self.epochs = Path(f"{prefix}.rank{rank.rank}.json"), rank, {}
+
+    def add(self, epoch: int, loader: DataLoader, max_batches: int | None) -> None:
+        indices = list(loader.sampler)
+        if max_batches is not None:
+            indices = indices[:max_batches * loader.batch_size]
+        self.epochs[str(epoch)] = [loader.dataset.samples[i].path for i in indices]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({"rank": self.rank.rank, "world_size": self.rank.world,
+                                         "epochs": self.epochs}, indent=1))
+
+
+def _resume(config: TrainConfig, model: FrozenResNet18, optimizer: torch.optim.Optimizer, rank: Rank,
+            log: Callable[[str], None]) -> tuple[int, dict[str, list]]:
+    """Rank 0 reads the checkpoint into MODEL (DDP then copies it to the others) and sends the optimizer state and
+    history on, so the other machines need no copy of the file."""
+    ckpt = Path(config.checkpoint) if config.checkpoint else None
+
+    def read() -> dict | None:
+        if not (config.resume and ckpt is not None and ckpt.exists()):
+            return None
+        state = load_checkpoint(ckpt, model, optimizer)
+        return {k: state[k] for k in ("epoch", "history", "optimizer_state_dict")}
+
+    state = _from_rank0(read, rank)
+    if state is None:
+        if config.resume:
+            log(f"No checkpoint at {ckpt}; starting from epoch 1.")
+        return 1, empty_history()
+    if not rank.main:
+        optimizer.load_state_dict(state["optimizer_state_dict"])
+    log(f"Resumed from {ckpt} after epoch {state['epoch']}.")
+    return state["epoch"] + 1, state["history"]
+
+
+def _record_epoch(history: dict[str, list], epoch: int, seconds: float, train: EpochResult, val: EpochResult) -> None:
+    """The same history fit() keeps, so plot_history and a single-process resume read it alike."""
+    for key, value in (("epoch", epoch), ("seconds", seconds), ("train_loss", train.loss),
+                       ("train_acc", train.accuracy), ("val_loss", val.loss), ("val_acc", val.accuracy)):
+        history[key].append(value)
+    history.setdefault("skipped", []).append(train.skipped + val.skipped)
+    history["step_loss"] += train.step_losses  # rank 0's own batches: its steps, not an average over ranks
+    history["step_epoch"] += [epoch - 1 + (i + 1) / len(train.step_losses) for i in range(len(train.step_losses))]
+
+
+def _describe(config: TrainConfig, loaders: Loaders, device: torch.device, rank: Rank) -> str:
+    """The run's first log line: what is per rank, what is global, and how many images padding repeats."""
+    sampler: DistributedSampler = loaders.train.sampler
+    padding = sampler.total_size - len(loaders.train.dataset)
+    repeated = f" ({padding} repeated so the shards are equal)" if padding else ""
+    return (f"Training on {rank.world} process{'es' if rank.world > 1 else ''} ({dist.get_backend()}, {device.type}) "
+            f"with {config.num_workers} workers and batch {config.batch_size} each (global batch "
+            f"{config.batch_size * rank.world}), {len(loaders.train.dataset)} train images, {sampler.num_samples} per "
+            f"process{repeated}, {len(loaders.val.dataset)} val, classes {', '.join(loaders.classes)}.")
+
+
+def _train(config: TrainConfig, rank: Rank, device: torch.device, samples: _SampleLog | None) -> dict[str, list]:
+    """fit() with a sharded training set, gradients averaged by DDP and metrics summed over ranks."""
+    log = print if rank.main else (lambda *_: None)
+    torch.manual_seed(config.seed)
+    with _local_rank0_first(rank):
+        data = config.data or ensure_sample_data(DEFAULT_SAMPLE_DIR)
+    loaders = _shard_loaders(config, data, device, rank)
+    if config.strict_data:
+        _from_rank0(lambda: _refuse_bad_files(loaders, config.num_workers), rank)
+    model = build_model(len(loaders.classes), pretrained=config.pretrained and rank.main).to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.Adam(model.head.parameters(), lr=config.lr)
+    first_epoch, history = _resume(config, model, optimizer, rank, log)
+    ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    criterion = nn.CrossEntropyLoss()
+    log(_describe(config, loaders, device, rank))
+
+    run = dict(normalize_on_device=loaders.normalize_on_device, max_batches=config.max_batches,
+               progress=config.progress and rank.main)
+    for epoch in range(first_epoch, config.epochs + 1):
+        seed = (config.seed + epoch) * rank.world + rank.rank  # fit()'s seed in a world of one; distinct per rank
+        torch.manual_seed(seed)
+        reseed(loaders.train, seed)
+        loaders.train.sampler.set_epoch(epoch)
+        if samples is not None:
+            samples.add(epoch, loaders.train, config.max_batches)
+        start = time.perf_counter()
+        with ddp.join():  # a rank whose batch was all unreadable files takes one step fewer without a hang
+            train = train_one_epoch(ddp, loaders.train, criterion, optimizer, device, desc=f"epoch {epoch} train",
+                                    **run)
+        val = evaluate(model, loaders.val, criterion, device, desc=f"epoch {epoch} val", **run)
+        train, val = _summed(train, device), _summed(val, device)
+        seconds = time.perf_counter() - start
+        _record_epoch(history, epoch, seconds, train, val)
+        if rank.main and config.checkpoint:
+            save_checkpoint(config.checkpoint, epoch=epoch, model=ddp.module, optimizer=optimizer, history=history,
+                            config={**asdict(config), "world_size": rank.world})
+        dist.barrier()
+        log(format_epoch(epoch, config.epochs, seconds, train, val))
+        if not math.isfinite(train.loss):
+            raise FloatingPointError(f"Training loss became {train.loss} in epoch {epoch}; lower --lr.")
+    if first_epoch > config.epochs:
+        log(f"Nothing to do: the checkpoint already holds {first_epoch - 1} of {config.epochs} epochs.")
+    return history
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """scripts/train.py's options, plus the one diagnostic that only makes sense with several ranks."""
+    parser = add_arguments(argparse.ArgumentParser(description=DESCRIPTION))
+    parser.add_argument("--record-samples", metavar="PREFIX", default=None,
+                        help="diagnostic: each rank writes the files it trained on, per epoch, to PREFIX.rankR.json")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train as one rank of a torchrun job (or alone); errors about data, checkpoints or workers exit 2 with a message."""
+    args = build_parser().parse_args(argv)
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    config.checkpoint = config.checkpoint or None
+    rank = _rank_from_env()
+    try:
+        device = _start(rank, resolve_device(config.device))
+        history = _train(config, rank, device, _SampleLog(args.record_samples, rank) if args.record_samples else None)
+    except (DataError, CheckpointError, WorkerFailure) as exc:
+        print(f"{f'{rank} ' if rank.world > 1 else ''}error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if args.plot and history["epoch"] and rank.main:
+        from .plots import plot_history
+        plot_history(history).savefig(args.plot, dpi=100, bbox_inches="tight")
+        print(f"Loss curves saved to {args.plot}")
+    return 0
