@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "data-wait share, the CPU ceiling, and a recommendation.")
     p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2, 4])
-    p.add_argument("--pipeline", nargs="+", default=["blog", "fast"], choices=("blog", "standard", "fast"))
+    p.add_argument("--pipeline", nargs="+", default=["blog", "fast"], choices=("blog", "standard", "fast", "gpu"),
+                   help="gpu: workers read JPEG bytes, nvjpeg decodes on the GPU (skipped without CUDA)")
     p.add_argument("--model", nargs="+", default=["none"], choices=("none", "resnet18"),
                    help="none: the loader alone; resnet18: the loader feeding the frozen ResNet18's training step")
     p.add_argument("--image-size", type=int, default=512, help="default 512, the blog's")

@@ -5,7 +5,7 @@ import random
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -44,10 +44,10 @@ class Batch(list):
     skipped: tuple[Unreadable, ...] = ()
 
 
-def collate_skipping_bad(batch: list) -> Batch:
-    """default_collate after dropping the samples the dataset could not read; empty when every one was unreadable."""
+def collate_skipping_bad(batch: list, collate: Callable[[list], list] = default_collate) -> Batch:
+    """COLLATE after dropping the samples the dataset could not read; empty when every one was unreadable."""
     kept = [item for item in batch if not isinstance(item, Unreadable)]
-    out = Batch(default_collate(kept) if kept else [])
+    out = Batch(collate(kept) if kept else [])
     out.skipped = tuple(item for item in batch if isinstance(item, Unreadable))
     return out
 
@@ -91,6 +91,7 @@ def make_loader(
     start_method: str | None = None,
     timeout: float = 0,
     sampler: Sampler | Iterable[int] | None = None,
+    collate_fn: Callable[[list], Batch] = collate_skipping_bad,
 ) -> DataLoader:
     """One DataLoader with the course's rules: pinned only for CUDA, seeded shuffling and workers, bad files skipped.
 
@@ -111,7 +112,7 @@ def make_loader(
         prefetch_factor=prefetch_factor if workers else None,
         multiprocessing_context=start_method if workers else None,
         timeout=timeout if workers else 0,
-        collate_fn=collate_skipping_bad,
+        collate_fn=collate_fn,
     )
 
 

@@ -18,6 +18,7 @@ from .data import ImageDataset, ImageFolderIndex, index_image_folder
 from .loaders import SkippedFiles, collate_skipping_bad, make_loader, resolve_device
 from .model import build_model
 from .train import train_step
+from .gpu_decode import NO_CUDA_NOTE, DeviceDecode, collate_encoded, encoded_loader
 from .transforms import build_pipeline, pipeline_steps, run_steps
 
 CSV_COLUMNS = ("pipeline", "mode", "num_workers", "batch_size", "image_size", "device", "images_per_s",
@@ -84,15 +85,20 @@ def step_costs(inputs: Sequence, steps: Sequence[tuple[str, Callable]], repeats:
 def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batches: int, repeats: int = 1,
                    device: str | torch.device = "cpu", seed: int = 0, start_method: str | None = None,
                    step: Callable[[object], None] | None = None,
-                   on_repeat: Callable[[], object] | None = None) -> list[StreamTiming]:
-    """Time one num_workers setting REPEATS times, with the warm-up and window every measurement here shares."""
+                   on_repeat: Callable[[], object] | None = None,
+                   collate_fn: Callable[[list], object] = collate_skipping_bad) -> list[StreamTiming]:
+    """Time one num_workers setting REPEATS times, with the warm-up and window every measurement here shares.
+
+    STEP consumes each batch (the model's training step); without one, batches are only drawn from the loader.
+    """
     warmup = 1 + 2 * num_workers  # let the first burst of prefetched batches drain before timing
     # Batches arrive in order, so while the loop waits on one, up to 2n later ones can finish and pile up; a
     # loader-only window of 16n batches keeps that pile under an eighth of what is timed.
     # (Measured: 8 workers on 2 cores read 2645 images/s over 16 batches, 1106 over 64.)
     timed = batches if step is not None else max(batches, 16 * num_workers)
     loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers, device=device, seed=seed,
-                         num_samples=(warmup + timed + 1) * batch_size, start_method=start_method)
+                         num_samples=(warmup + timed + 1) * batch_size, start_method=start_method,
+                         collate_fn=collate_fn)
     runs = []
     for _ in range(repeats):
         runs.append(time_stream(loader, timed, warmup, step))
@@ -280,6 +286,7 @@ class BenchResult:
     cores: int
     model_images_per_s: dict[str, float] = field(default_factory=dict)  # per pipeline, end-to-end mode only
     machine: str = ""
+    notes: list[str] = field(default_factory=list)  # pipelines skipped, and why
 
     def recommendation(self, pipeline: str, mode: str) -> dict | None:
         """The smallest num_workers within 5 % of the best median, with the settings that go with it."""
@@ -297,8 +304,13 @@ class BenchResult:
 def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2, 4), *,
           pipelines: Sequence[str] = ("blog", "fast"), models: Sequence[str] = ("none",), image_size: int = 512,
           batch_size: int | None = None, batches: int = 20, repeats: int = 3, device: str = "auto",
-          start_method: str | None = None, seed: int = 0, progress: bool = True) -> BenchResult:
-    """Sweep num_workers for each pipeline and mode; loader-only when model is 'none', else loader plus training."""
+          start_method: str | None = None, seed: int = 0, progress: bool = True,
+          decode_on_cpu: bool = False) -> BenchResult:
+    """Sweep num_workers for each pipeline and mode; loader-only when model is 'none', else loader plus training.
+
+    The gpu pipeline needs CUDA and is skipped with a note without it; decode_on_cpu runs its code on the CPU instead
+    (libjpeg-turbo in the main process), which checks the path but measures nothing worth quoting.
+    """
     from tqdm.auto import tqdm
 
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
@@ -307,30 +319,61 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
     jobs = [(p, m, n) for p in pipelines for m in models for n in workers]
     bar = tqdm(total=len(jobs) * repeats, desc="bench", disable=not progress, unit="run")
     for pipeline in pipelines:
-        pipe = build_pipeline(pipeline, image_size, train=True)
-        dataset = ImageDataset(index.samples, pipe.transform, pipe.loader)
+        if pipeline == "gpu" and dev.type != "cuda" and not decode_on_cpu:
+            result.notes.append(NO_CUDA_NOTE)
+            bar.update(len(models) * len(workers) * repeats)
+            continue
+        dataset, collate, finish, normalize = _bench_pipeline(index, pipeline, image_size, dev)
         size = batch_size or default_batch_size(pipeline, dev)
-        result.one_core_images_per_s[pipeline] = one_core_throughput(dataset, size)
-        ceiling = result.one_core_images_per_s[pipeline] * result.cores
+        if finish is None:  # the gpu pipeline's workers only read bytes: one core's throughput bounds nothing
+            result.one_core_images_per_s[pipeline] = one_core_throughput(dataset, size)
+        ceiling = result.one_core_images_per_s.get(pipeline, 0.0) * result.cores
         for model in models:
-            step = TrainingStep(dev, pipe.normalize_on_device) if model == "resnet18" else None
-            if step is not None:
-                sample = collate_skipping_bad([dataset[i % len(dataset)] for i in range(size)])
-                result.model_images_per_s[pipeline] = step.throughput_on_device(sample)
+            train = TrainingStep(dev, normalize) if model == "resnet18" else None
+            step = _chain(finish, train)
+            if train is not None:
+                sample = collate([dataset[i % len(dataset)] for i in range(size)])
+                result.model_images_per_s[pipeline] = train.throughput_on_device(finish(sample) if finish else sample)
             for n in workers:
                 runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
-                                      seed=seed, start_method=start_method, step=step, on_repeat=bar.update)
+                                      seed=seed, start_method=start_method, step=step, on_repeat=bar.update,
+                                      collate_fn=collate)
                 speeds = [r.images_per_s for r in runs]
-                waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None]
+                waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None and train]
                 result.rows.append(dict(
-                    pipeline=pipeline, mode="loader" if step is None else "end-to-end", num_workers=n,
+                    pipeline=pipeline, mode="loader" if train is None else "end-to-end", num_workers=n,
                     batch_size=size, image_size=image_size, device=str(dev),
                     images_per_s=statistics.median(speeds), images_per_s_min=min(speeds),
                     images_per_s_max=max(speeds), startup_s=statistics.median(r.startup_s for r in runs),
                     data_wait_fraction=statistics.median(waits) if waits else None,
-                    ceiling_fraction=statistics.median(speeds) / ceiling))
+                    ceiling_fraction=statistics.median(speeds) / ceiling if ceiling else None))
     bar.close()
     return result
+
+
+def _bench_pipeline(index: ImageFolderIndex, pipeline: str, image_size: int, device: torch.device):
+    """The dataset, collate function, device-side finish (or None) and normalize flag that PIPELINE is timed with."""
+    if pipeline == "gpu":
+        decode = DeviceDecode(device, image_size)
+        finish = (lambda batch: _synchronized(decode(batch), device)) if device.type == "cuda" else decode
+        return ImageDataset(index.samples, None, encoded_loader(image_size)), collate_encoded, finish, True
+    pipe = build_pipeline(pipeline, image_size, train=True)
+    return ImageDataset(index.samples, pipe.transform, pipe.loader), collate_skipping_bad, None, pipe.normalize_on_device
+
+
+def _synchronized(value, device: torch.device):
+    """Wait for DEVICE's queued work, so the time of a step that launches kernels includes them."""
+    torch.cuda.synchronize(device)
+    return value
+
+
+def _chain(finish: Callable | None, train: Callable | None) -> Callable | None:
+    """One consumer from the loader's device-side finish and the model's step; None when there is neither."""
+    if finish is None:
+        return train
+    if train is None:
+        return finish
+    return lambda batch: train(finish(batch))
 
 
 def default_batch_size(pipeline: str, device: torch.device) -> int:
@@ -366,7 +409,7 @@ BENCH_COLUMNS = (
 
 def report(result: BenchResult) -> str:
     """The table, the ceilings it is measured against, and a recommendation per pipeline and mode."""
-    lines = [f"Measured on {result.machine}", format_table(result.rows, BENCH_COLUMNS), ""]
+    lines = [f"Measured on {result.machine}", format_table(result.rows, BENCH_COLUMNS), "", *result.notes]
     for pipeline, one in result.one_core_images_per_s.items():
         lines.append(f"CPU ceiling, {pipeline}: {result.cores} cores x {one:.1f} images/s on one core, one thread "
                      f"= {one * result.cores:.1f} images/s")
