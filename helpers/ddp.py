@@ -33,7 +33,7 @@ from .data import DEFAULT_SAMPLE_DIR, DataError, ensure_sample_data
 from .loaders import Loaders, build_loaders, make_loader, reseed, resolve_device
 from .model import FrozenResNet18, build_model
 from .train import (EpochResult, TrainConfig, _refuse_bad_files, add_arguments, empty_history, evaluate, format_epoch,
-                    train_one_epoch)
+                    record_epoch, train_one_epoch)
 from .workers import WorkerFailure
 
 T = TypeVar("T")
@@ -171,16 +171,6 @@ def _resume(config: TrainConfig, model: FrozenResNet18, optimizer: torch.optim.O
     return state["epoch"] + 1, state["history"]
 
 
-def _record_epoch(history: dict[str, list], epoch: int, seconds: float, train: EpochResult, val: EpochResult) -> None:
-    """The same history fit() keeps, so plot_history and a single-process resume read it alike."""
-    for key, value in (("epoch", epoch), ("seconds", seconds), ("train_loss", train.loss),
-                       ("train_acc", train.accuracy), ("val_loss", val.loss), ("val_acc", val.accuracy)):
-        history[key].append(value)
-    history.setdefault("skipped", []).append(train.skipped + val.skipped)
-    history["step_loss"] += train.step_losses  # rank 0's own batches: its steps, not an average over ranks
-    history["step_epoch"] += [epoch - 1 + (i + 1) / len(train.step_losses) for i in range(len(train.step_losses))]
-
-
 def _describe(config: TrainConfig, loaders: Loaders, device: torch.device, rank: Rank) -> str:
     """The run's first log line: what is per rank, what is global, and how many images padding repeats."""
     sampler: DistributedSampler = loaders.train.sampler
@@ -226,7 +216,7 @@ def _train(config: TrainConfig, rank: Rank, device: torch.device, samples: _Samp
         val = evaluate(model, loaders.val, criterion, device, desc=f"epoch {epoch} val", **run)
         train, val = _summed(train, device), _summed(val, device)
         seconds = time.perf_counter() - start
-        _record_epoch(history, epoch, seconds, train, val)
+        record_epoch(history, epoch, seconds, train, val)  # step losses: rank 0's own steps, not a mean over ranks
         if rank.main and config.checkpoint:
             save_checkpoint(config.checkpoint, epoch=epoch, model=ddp.module, optimizer=optimizer, history=history,
                             config={**asdict(config), "world_size": rank.world})

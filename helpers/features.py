@@ -16,13 +16,12 @@ from pathlib import Path
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
-from tqdm.auto import tqdm
 
 from .data import DEFAULT_SAMPLE_DIR, ImageFolderIndex, ensure_sample_data, index_image_folder
 from .loaders import SkippedFiles, make_loader, resolve_device
 from .model import FrozenResNet18, build_model
 from .splits import split_datasets
-from .train import TrainConfig, _batches, evaluate, fit, format_epoch, train_one_epoch
+from .train import TrainConfig, _batches, empty_history, evaluate, fit, format_epoch, record_epoch, train_one_epoch
 from .transforms import build_pipeline, to_model_input
 
 CACHE_VERSION = 1
@@ -127,7 +126,7 @@ def fit_cached(config: TrainConfig, cache: str | Path | None = None, log=print) 
     criterion = nn.CrossEntropyLoss()
     train_loader = _feature_loader(train, config.batch_size, True, config.seed)
     val_loader = _feature_loader(val, config.batch_size, False, config.seed)
-    history = {k: [] for k in ("epoch", "seconds", "train_loss", "train_acc", "val_loss", "val_acc")}
+    history = empty_history()
     for epoch in range(1, config.epochs + 1):
         torch.manual_seed(config.seed + epoch)
         train_loader.generator.manual_seed(config.seed + epoch)
@@ -135,9 +134,7 @@ def fit_cached(config: TrainConfig, cache: str | Path | None = None, log=print) 
         t = train_one_epoch(head, train_loader, criterion, optimizer, device, progress=False)
         v = evaluate(head, val_loader, criterion, device, progress=False)
         seconds = time.perf_counter() - start
-        for key, value in (("epoch", epoch), ("seconds", seconds), ("train_loss", t.loss), ("train_acc", t.accuracy),
-                           ("val_loss", v.loss), ("val_acc", v.accuracy)):
-            history[key].append(value)
+        record_epoch(history, epoch, seconds, t, v)
         log(format_epoch(epoch, config.epochs, seconds, t, v) + f"  (cached features: {1000 * seconds:.1f} ms)")
     return CachedRun(history, build_seconds, from_disk)
 

@@ -135,6 +135,16 @@ def empty_history() -> dict[str, list]:
     return {k: [] for k in keys}
 
 
+def record_epoch(history: dict[str, list], epoch: int, seconds: float, train: EpochResult, val: EpochResult) -> None:
+    """Append one epoch to HISTORY, the record every trainer keeps alike, so plot_history and resume read any of them."""
+    for key, value in (("epoch", epoch), ("seconds", seconds), ("train_loss", train.loss),
+                       ("train_acc", train.accuracy), ("val_loss", val.loss), ("val_acc", val.accuracy)):
+        history[key].append(value)
+    history.setdefault("skipped", []).append(train.skipped + val.skipped)
+    history["step_loss"] += train.step_losses
+    history["step_epoch"] += [epoch - 1 + (i + 1) / len(train.step_losses) for i in range(len(train.step_losses))]
+
+
 def format_epoch(epoch: int, epochs: int, seconds: float, train: EpochResult, val: EpochResult) -> str:
     line = (f"Epoch {epoch}/{epochs}  time {seconds:.1f}s  train loss {train.loss:.4f} acc {train.accuracy:.1f}%  "
             f"val loss {val.loss:.4f} acc {val.accuracy:.1f}%")
@@ -196,12 +206,7 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
         train = train_one_epoch(model, loaders.train, criterion, optimizer, device, desc=f"epoch {epoch} train", **run)
         val = evaluate(model, loaders.val, criterion, device, desc=f"epoch {epoch} val", **run)
         seconds = time.perf_counter() - start
-        for key, value in (("epoch", epoch), ("seconds", seconds), ("train_loss", train.loss),
-                           ("train_acc", train.accuracy), ("val_loss", val.loss), ("val_acc", val.accuracy)):
-            history[key].append(value)
-        history.setdefault("skipped", []).append(train.skipped + val.skipped)
-        history["step_loss"] += train.step_losses
-        history["step_epoch"] += [epoch - 1 + (i + 1) / len(train.step_losses) for i in range(len(train.step_losses))]
+        record_epoch(history, epoch, seconds, train, val)
         if ckpt is not None:
             save_checkpoint(ckpt, epoch=epoch, model=model, optimizer=optimizer, history=history,
                             config=asdict(config))
