@@ -71,10 +71,31 @@ def _verify(args: argparse.Namespace) -> int:
     return 1 if args.strict and report.bad else 0
 
 
+def _ddp(args: argparse.Namespace) -> int:
+    from .ddp import main as ddp_main
+
+    return ddp_main(args.passed_on)
+
+
+def _cached(args: argparse.Namespace) -> int:
+    from .features import compare, fit_cached
+    from .timing import format_table
+    from .train import config_from_args
+
+    config = config_from_args(args)
+    if not args.compare:
+        fit_cached(config, args.cache)
+        return 0
+    columns = (("method", "method", "s"), ("epochs", "epochs", "d"), ("build_s", "build s", ".2f"),
+               ("epoch_s", "s/epoch", ".3f"), ("total_s", "total s", ".1f"), ("val_acc", "val acc %", ".1f"))
+    print(format_table(compare(config, args.cache), columns))
+    return 0
+
+
 def _lab(args: argparse.Namespace) -> int:
     from .lab import run_lab
 
-    return run_lab(args.jupyter_args)
+    return run_lab(args.passed_on)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,6 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train the frozen ResNet18 (the same options as scripts/train.py)",
                        description="Train the frozen ResNet18 on an ImageFolder, one line per epoch.")
     add_train_arguments(p).set_defaults(func=train_from_args)
+
+    p = sub.add_parser("cached", help="train the head on cached backbone features (the same options as train)",
+                       description="Run the frozen backbone once per image (validation transform, so no augmentation) "
+                                   "and train the head on the stored features; --compare also trains from images.")
+    add_train_arguments(p)
+    p.add_argument("--cache", default="runs/features.pt", help="feature file, reused while files and settings match")
+    p.add_argument("--compare", action="store_true", help="train from images too and print both epoch times")
+    p.set_defaults(func=_cached)
+
+    p = sub.add_parser("ddp", add_help=False, help="train with DistributedDataParallel; start it with torchrun",
+                       description="`torchrun --standalone --nproc_per_node=2 -m helpers ddp --epochs 2`; "
+                                   "`python -m helpers ddp --help` lists the options.")
+    p.set_defaults(func=_ddp)
 
     p = sub.add_parser("bench", help="time num_workers: loader alone or feeding the model, with a CPU ceiling",
                        description="Sweep num_workers; print images/s (median, min, max over repeats), worker start-up, "
@@ -149,16 +183,16 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Start JupyterLab on notebooks/ on 127.0.0.1 with this interpreter, so the "
                                    "python3 kernel imports helpers. Further arguments go to `jupyter lab` "
                                    "(for example --port 8890 --no-browser).")
-    p.set_defaults(func=_lab, jupyter_args=[])
+    p.set_defaults(func=_lab)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "lab":
+    if unknown and args.command not in ("lab", "ddp"):  # those two pass every further option on
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
-    args.jupyter_args = unknown
+    args.passed_on = unknown
     try:
         return args.func(args)
     except DataError as exc:

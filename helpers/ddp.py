@@ -17,7 +17,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
 
@@ -32,7 +32,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DEFAULT_SAMPLE_DIR, DataError, ensure_sample_data
 from .loaders import Loaders, build_loaders, make_loader, reseed, resolve_device
 from .model import FrozenResNet18, build_model
-from .train import (EpochResult, TrainConfig, _refuse_bad_files, add_arguments, empty_history, evaluate, format_epoch,
+from .train import (EpochResult, TrainConfig, _refuse_bad_files, add_arguments, config_from_args, empty_history, evaluate, format_epoch,
                     record_epoch, train_one_epoch)
 from .workers import WorkerFailure
 
@@ -240,9 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Train as one rank of a torchrun job (or alone); errors about data, checkpoints or workers exit 2 with a message."""
     args = build_parser().parse_args(argv)
-    names = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-    config.checkpoint = config.checkpoint or None
+    config = config_from_args(args)
     rank = _rank_from_env()
     try:
         device = _start(rank, resolve_device(config.device))

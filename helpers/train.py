@@ -250,11 +250,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train from parsed command-line options, then save the loss curves when --plot is given."""
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig that add_arguments' options describe; --checkpoint '' means none."""
     names = {f.name for f in fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
     config.checkpoint = config.checkpoint or None
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train from parsed command-line options, then save the loss curves when --plot is given."""
+    config = config_from_args(args)
     try:
         history = fit(config)
     except (DataError, CheckpointError, WorkerFailure) as exc:

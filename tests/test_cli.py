@@ -15,7 +15,8 @@ def run(*args, cwd=ROOT, timeout=600):
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("command", [[], ["sample-data"], ["train"], ["bench"], ["run-notebooks"], ["lab"]])
+@pytest.mark.parametrize("command", [[], ["sample-data"], ["train"], ["cached"], ["ddp"], ["bench"], ["run-notebooks"],
+                                     ["lab"]])
 def test_every_command_has_help(command):
     result = run("-m", "helpers", *command, "--help")
     assert result.returncode == 0, result.stderr
@@ -102,3 +103,12 @@ def test_bench_breakdown_adds_the_parts_and_the_trip_by_dtype(sample_dir):
     assert "fast (batch 4): read + decode" in after and "the trip to the main process" in after
     assert [l.split()[0] for l in after.splitlines() if l.strip().startswith(("float32", "uint8"))] == \
         ["float32", "float32", "float32", "uint8", "uint8", "uint8"]
+
+
+def test_cached_command_compares_loader_fed_and_cached_epochs(sample_dir, tmp_path):
+    result = run("-m", "helpers", "cached", "--data", str(sample_dir), "--compare", "--no-pretrained", "--epochs", "1",
+                 "--image-size", "32", "--num-workers", "0", "--no-progress", "--cache", str(tmp_path / "f.pt"))
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    assert rows["loader-fed"][1] == rows["cached"][2] == "1" and (tmp_path / "f.pt").exists()
+    assert float(rows["speed-up"][5]) > 0  # "speed-up per epoch - - RATIO ..."

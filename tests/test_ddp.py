@@ -108,8 +108,9 @@ def test_a_rank_with_one_step_fewer_does_not_hang_the_others(sample_dir, tmp_pat
 
 
 @pytest.mark.slow
-def test_without_torchrun_it_trains_as_one_process(sample_dir, tmp_path):
-    result = run(*common(sample_dir, tmp_path / "ckpt.pt"), "--epochs", "1", "--max-batches", "1")
+def test_without_torchrun_it_trains_as_one_process_through_the_front_door_too(sample_dir, tmp_path):
+    result = run("-m", "helpers", "ddp", *common(sample_dir, tmp_path / "ckpt.pt")[1:], "--epochs", "1",
+                 "--max-batches", "1")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Training on 1 process (gloo, cpu)" in result.stdout and epoch_lines(result.stdout) == ["1/1"]
 
