@@ -15,6 +15,7 @@ import contextlib
 import json
 import math
 import os
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -227,6 +228,26 @@ def _train(config: TrainConfig, rank: Rank, device: torch.device, samples: _Samp
     if first_epoch > config.epochs:
         log(f"Nothing to do: the checkpoint already holds {first_epoch - 1} of {config.epochs} epochs.")
     return history
+
+
+def launch(nproc: int, argv: list[str], timeout: float | None = None,
+           env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run this trainer under torchrun on this machine with NPROC ranks, as a notebook or a test does."""
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+               "-m", "helpers", "ddp", *argv]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def shard_summary(prefix: str | Path) -> list[dict]:
+    """Per epoch, what each rank was dealt (read back from --record-samples files) and whether the shards overlap."""
+    ranks = [json.loads(path.read_text()) for path in sorted(Path(prefix).parent.glob(Path(prefix).name + ".rank*.json"))]
+    rows = []
+    for epoch in ranks[0]["epochs"]:
+        shards = [set(r["epochs"][epoch]) for r in ranks]
+        rows.append(dict(epoch=int(epoch), **{f"rank {r['rank']}": len(r["epochs"][epoch]) for r in ranks},
+                         shared=len(set.intersection(*shards)), distinct=len(set.union(*shards))))
+    return rows
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -153,3 +153,38 @@ def compare(config: TrainConfig, cache: str | Path | None = None, log=print) -> 
                      epoch_s=rows[0]["epoch_s"] / rows[1]["epoch_s"], total_s=rows[0]["total_s"] / rows[1]["total_s"],
                      val_acc=None, val_loss=None))
     return rows
+
+
+def _relative_change(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).norm() / b.norm()).item()
+
+
+@torch.no_grad()
+def why_not_cache(data: str | Path, image_size: int = 128, images: int = 8, seed: int = 0,
+                  pretrained: bool = True) -> list[dict]:
+    """How far the same images' features move between two epochs in three set-ups; a cache is right only at 0."""
+    index = index_image_folder(data)
+    samples = index.samples[:images]
+    torch.manual_seed(seed)
+    model = build_model(len(index.classes), pretrained=pretrained).eval()
+    augmented, plain = (build_pipeline("standard", image_size, train=t) for t in (True, False))
+
+    def batch(pipe) -> torch.Tensor:
+        return torch.stack([pipe.transform(pipe.loader(s.path)) for s in samples])
+
+    def moved(first: torch.Tensor, second: torch.Tensor) -> float:
+        return ((first - second).norm() / first.norm()).item()
+
+    rows = [dict(case="validation transform, frozen backbone",
+                 change=moved(model.backbone(batch(plain)), model.backbone(batch(plain)))),
+            dict(case="random augmentation (RandomResizedCrop, flip)",
+                 change=moved(model.backbone(batch(augmented)), model.backbone(batch(augmented))))]
+    images, labels = batch(plain), torch.tensor([s.label for s in samples])
+    before = model.backbone(images)
+    model.backbone.layer4.requires_grad_(True)
+    optimizer = torch.optim.SGD(model.backbone.layer4.parameters(), lr=0.01)
+    with torch.enable_grad():
+        nn.functional.cross_entropy(model(images), labels).backward()
+    optimizer.step()
+    rows.append(dict(case="one optimizer step with layer4 unfrozen", change=moved(before, model.backbone(images))))
+    return rows

@@ -19,6 +19,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "05_timing_workers": dict(image_size=512, workers=[0, 1, 2, 4, 8], batches=16, repeats=3,
                                   transfer_workers=[0, 1, 2, 4], e2e_image_size=224, e2e_workers=[0, 1, 2, 4],
                                   e2e_batches=6),
+        "06_beyond_the_loader": dict(image_size=224, epochs=3),
     },
 }
 

@@ -243,7 +243,7 @@ def explain(data: str | Path | ImageFolderIndex, pipelines: Sequence[str] = ("bl
     paths = [s.path for s in index.samples]
     dev = resolve_device(device)
     costs = {}
-    for pipeline in pipelines:
+    for pipeline in (p for p in pipelines if p != "gpu"):  # the gpu pipeline's work happens outside the workers
         size = batch_size or default_batch_size(pipeline, dev)
         costs[f"{pipeline} (batch {size})"] = where_time_goes(paths, pipeline, image_size, size, repeats, start_method)
     transfer = transfer_costs(image_size, batch_size or default_batch_size("fast", dev), workers=transfer_workers,

@@ -127,3 +127,12 @@ def test_make_loader_takes_a_sampler_in_place_of_shuffling():
     loader = make_loader(data, batch_size=4, num_workers=0, device="cpu", shuffle=True, sampler=shard)
     assert loader.sampler is shard and loader.generator is not None
     assert [int(i) for batch in loader for i in batch] == list(shard)
+
+
+def test_shard_summary_reads_what_each_rank_recorded(tmp_path):
+    from helpers.ddp import shard_summary
+
+    for rank, files in enumerate((["a", "b"], ["c", "a"])):
+        (tmp_path / f"seen.rank{rank}.json").write_text(json.dumps({"rank": rank, "world_size": 2,
+                                                                     "epochs": {"1": files}}))
+    assert shard_summary(tmp_path / "seen") == [{"epoch": 1, "rank 0": 2, "rank 1": 2, "shared": 1, "distinct": 3}]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from helpers.data import ImageDataset, index_image_folder
-from helpers.features import compare, fit_cached
+from helpers.features import compare, fit_cached, why_not_cache
 from helpers.model import build_model
 from helpers.splits import split_datasets
 from helpers.train import TrainConfig
@@ -70,3 +70,9 @@ def test_compare_trains_the_same_head_both_ways(sample_dir, tmp_path):
     assert loader_fed["epochs"] == cached["epochs"] == 2 and cached["build_s"] > 0
     assert ratio["epoch_s"] == pytest.approx(loader_fed["epoch_s"] / cached["epoch_s"])
     assert 0 <= cached["val_acc"] <= 100
+
+
+def test_why_not_cache_finds_moving_features_only_where_a_cache_would_be_wrong(sample_dir):
+    rows = why_not_cache(sample_dir, image_size=32, images=4, pretrained=False)
+    assert [r["case"].split()[0] for r in rows] == ["validation", "random", "one"]
+    assert rows[0]["change"] == 0.0 and rows[1]["change"] > 0.01 and rows[2]["change"] > 0.001
