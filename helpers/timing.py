@@ -15,10 +15,10 @@ from torch import nn
 from torch.utils.data import Dataset, default_collate
 
 from .data import ImageDataset, ImageFolderIndex, index_image_folder
+from .gpu_decode import NO_CUDA_NOTE, DeviceDecode, collate_encoded, encoded_loader
 from .loaders import SkippedFiles, collate_skipping_bad, make_loader, resolve_device
 from .model import build_model
 from .train import train_step
-from .gpu_decode import NO_CUDA_NOTE, DeviceDecode, collate_encoded, encoded_loader
 from .transforms import build_pipeline, pipeline_steps, run_steps
 
 CSV_COLUMNS = ("pipeline", "mode", "num_workers", "batch_size", "image_size", "device", "images_per_s",
@@ -156,14 +156,19 @@ class ConstantImages(Dataset):
 def transfer_costs(image_size: int = 512, batch_size: int = 32,
                    dtypes: Sequence[torch.dtype] = (torch.float32, torch.uint8), workers: Sequence[int] = (0, 1, 2),
                    batches: int = 8, repeats: int = 3, start_method: str | None = None) -> list[dict]:
-    """What collating a batch and moving it out of a worker costs, per dtype, with no decoding to hide it."""
+    """What collating a batch and moving it out of a worker costs, per dtype, with no decoding to hide it.
+
+    With 0 workers the batch is stacked in this process on one thread, as a worker would stack it, so the
+    difference to 1 worker is the trip alone, not a difference in threads.
+    """
     rows = []
     for dtype in dtypes:
         dataset = ConstantImages(image_size, dtype)
         mb = batch_size * dataset.image.numel() * dataset.image.element_size() / 1e6
         for n in workers:
-            runs = measure_loader(dataset, n, batch_size=batch_size, batches=batches, repeats=repeats,
-                                  start_method=start_method)
+            with one_thread() if n == 0 else contextlib.nullcontext():
+                runs = measure_loader(dataset, n, batch_size=batch_size, batches=batches, repeats=repeats,
+                                      start_method=start_method)
             ms = [1000 * batch_size / r.images_per_s for r in runs]
             rows.append(dict(dtype=str(dtype).removeprefix("torch."), num_workers=n, batch_size=batch_size,
                              image_size=image_size, mb_per_batch=mb, ms_per_batch=statistics.median(ms),
