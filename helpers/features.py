@@ -85,11 +85,16 @@ def build_cache(config: TrainConfig, index: ImageFolderIndex, model: FrozenResNe
     key = cache_key(config, [s.path for s in index.samples], model.pretrained)
     path = Path(cache) if cache else None
     if path is not None and path.exists():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if state.get("key") == key:
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # truncated by a crash, or not a cache at all: it is rebuilt, so nothing is lost
+            state = {}
+            log(f"{path} could not be read ({type(exc).__name__}); computing the features again and replacing it.")
+        if isinstance(state, dict) and state.get("key") == key:
             log(f"Features read from {path}.")
             return Features(**state["train"]), Features(**state["val"]), 0.0, True
-        log(f"{path} was made from other files, settings or weights; computing the features again.")
+        if state:
+            log(f"{path} was made from other files, settings or weights; computing the features again.")
     start = time.perf_counter()
     model = model.to(device)
     run = dict(normalize_on_device=normalize, progress=config.progress)

@@ -76,3 +76,13 @@ def test_why_not_cache_finds_moving_features_only_where_a_cache_would_be_wrong(s
     rows = why_not_cache(sample_dir, image_size=32, images=4, pretrained=False)
     assert [r["case"].split()[0] for r in rows] == ["validation", "random", "one"]
     assert rows[0]["change"] == 0.0 and rows[1]["change"] > 0.01 and rows[2]["change"] > 0.001
+
+
+def test_a_truncated_cache_file_is_rebuilt_with_a_message(sample_dir, tmp_path):
+    cache = tmp_path / "f.pt"
+    fit_cached(_config(sample_dir, epochs=1), cache, log=lambda _: None)
+    cache.write_bytes(cache.read_bytes()[:100])
+    logs = []
+    run = fit_cached(_config(sample_dir, epochs=1), cache, log=logs.append)
+    assert not run.from_disk and any("could not be read" in line for line in logs)
+    assert fit_cached(_config(sample_dir, epochs=1), cache, log=lambda _: None).from_disk
