@@ -78,7 +78,7 @@ def _ddp(args: argparse.Namespace) -> int:
 
 
 def _cached(args: argparse.Namespace) -> int:
-    from .features import compare, fit_cached
+    from .features import COMPARE_COLUMNS, compare, fit_cached
     from .timing import format_table
     from .train import config_from_args
 
@@ -86,9 +86,7 @@ def _cached(args: argparse.Namespace) -> int:
     if not args.compare:
         fit_cached(config, args.cache)
         return 0
-    columns = (("method", "method", "s"), ("epochs", "epochs", "d"), ("build_s", "build s", ".2f"),
-               ("epoch_s", "s/epoch", ".3f"), ("total_s", "total s", ".1f"), ("val_acc", "val acc %", ".1f"))
-    print(format_table(compare(config, args.cache), columns))
+    print(format_table(compare(config, args.cache), COMPARE_COLUMNS))
     return 0
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import math
 import os
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DEFAULT_SAMPLE_DIR, DataError, ensure_sample_data
 from .loaders import Loaders, build_loaders, make_loader, reseed, resolve_device
 from .model import FrozenResNet18, build_model
-from .train import (EpochResult, TrainConfig, _refuse_bad_files, add_arguments, config_from_args, empty_history, evaluate, format_epoch,
+from .train import (EpochResult, TrainConfig, _refuse_bad_files, add_arguments, config_from_args, empty_history, evaluate, log_epoch,
                     record_epoch, train_one_epoch)
 from .workers import WorkerFailure
 
@@ -222,9 +221,7 @@ def _train(config: TrainConfig, rank: Rank, device: torch.device, samples: _Samp
             save_checkpoint(config.checkpoint, epoch=epoch, model=ddp.module, optimizer=optimizer, history=history,
                             config={**asdict(config), "world_size": rank.world})
         dist.barrier()
-        log(format_epoch(epoch, config.epochs, seconds, train, val))
-        if not math.isfinite(train.loss):
-            raise FloatingPointError(f"Training loss became {train.loss} in epoch {epoch}; lower --lr.")
+        log_epoch(log, epoch, config.epochs, seconds, train, val)
     if first_epoch > config.epochs:
         log(f"Nothing to do: the checkpoint already holds {first_epoch - 1} of {config.epochs} epochs.")
     return history

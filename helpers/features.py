@@ -10,7 +10,7 @@ import hashlib
 import os
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -21,7 +21,7 @@ from .data import DEFAULT_SAMPLE_DIR, ImageFolderIndex, ensure_sample_data, inde
 from .loaders import SkippedFiles, make_loader, resolve_device
 from .model import FrozenResNet18, build_model
 from .splits import split_datasets
-from .train import TrainConfig, _batches, empty_history, evaluate, fit, format_epoch, record_epoch, train_one_epoch
+from .train import TrainConfig, _batches, empty_history, evaluate, fit, log_epoch, record_epoch, train_one_epoch
 from .transforms import build_pipeline, to_model_input
 
 CACHE_VERSION = 1
@@ -140,13 +140,17 @@ def fit_cached(config: TrainConfig, cache: str | Path | None = None, log=print) 
         v = evaluate(head, val_loader, criterion, device, progress=False)
         seconds = time.perf_counter() - start
         record_epoch(history, epoch, seconds, t, v)
-        log(format_epoch(epoch, config.epochs, seconds, t, v) + f"  (cached features: {1000 * seconds:.1f} ms)")
+        log_epoch(log, epoch, config.epochs, seconds, t, v, f"  (cached features: {1000 * seconds:.1f} ms)")
     return CachedRun(history, build_seconds, from_disk)
+
+
+COMPARE_COLUMNS = (("method", "method", "s"), ("epochs", "epochs", "d"), ("build_s", "build s", ".2f"),
+                   ("epoch_s", "s/epoch", ".3f"), ("total_s", "total s", ".1f"), ("val_acc", "val acc %", ".1f"))
 
 
 def compare(config: TrainConfig, cache: str | Path | None = None, log=print) -> list[dict]:
     """The same head trained from images through the loader and from cached features: epoch time and accuracy."""
-    loader_fed = fit(TrainConfig(**{**asdict(config), "checkpoint": None, "resume": False}), log=log)
+    loader_fed = fit(replace(config, checkpoint=None, resume=False), log=log)
     cached = fit_cached(config, cache, log)
     rows = []
     for name, history, build in (("loader-fed", loader_fed, 0.0), ("cached features", cached.history,

@@ -28,14 +28,21 @@ def read_encoded(path: str, image_size: int) -> torch.Tensor:
     with Image.open(path) as image:  # reads the header only
         plain = (image.format == "JPEG" and image.mode in ("RGB", "L")
                  and image.getexif().get(EXIF_ORIENTATION, 1) == 1)  # nvjpeg ignores EXIF rotation
-    # clone(): a worker hung for good handing read_file's own tensor to the main process (torchvision 0.29, fork);
-    # a copy of a few kilobytes in ordinary memory crosses like any other tensor.
-    data = read_file(path).clone() if plain else None
-    if data is not None and data.numel() > 2 and data[-2:].tolist() == [0xFF, 0xD9]:
-        return data
+    if plain:
+        # clone(): a worker hung for good handing read_file's own tensor to the main process (torchvision 0.29,
+        # fork); a copy of a few kilobytes in ordinary memory crosses like any other tensor.
+        data = read_file(path).clone()
+        if data[-2:].tolist() == [0xFF, 0xD9]:  # the end marker: a JPEG cut short goes the CPU way
+            return data
     # PNG behind a .jpg name, CMYK, rotated, or a JPEG without its end marker (truncated): the CPU path, which
     # decodes what it can and raises for what it cannot, so the dataset reports the file as unreadable.
     return v2.functional.resize(load_uint8(path), [image_size, image_size], antialias=True)
+
+
+def bytes_to_move(paths: list[str], image_size: int) -> tuple[float, float]:
+    """Mean kilobytes per image a worker hands over: as the gpu pipeline sends it, and decoded at IMAGE_SIZE."""
+    sent = [read_encoded(p, image_size) for p in paths]
+    return sum(t.numel() for t in sent) / len(sent) / 1e3, 3 * image_size * image_size / 1e3
 
 
 def encoded_loader(image_size: int):

@@ -145,6 +145,14 @@ def record_epoch(history: dict[str, list], epoch: int, seconds: float, train: Ep
     history["step_epoch"] += [epoch - 1 + (i + 1) / len(train.step_losses) for i in range(len(train.step_losses))]
 
 
+def log_epoch(log, epoch: int, epochs: int, seconds: float, train: EpochResult, val: EpochResult,
+              note: str = "") -> None:
+    """Log the epoch's line, and stop a run whose loss is no longer a number rather than train on garbage."""
+    log(format_epoch(epoch, epochs, seconds, train, val) + note)
+    if not math.isfinite(train.loss):
+        raise FloatingPointError(f"Training loss became {train.loss} in epoch {epoch}; lower --lr.")
+
+
 def format_epoch(epoch: int, epochs: int, seconds: float, train: EpochResult, val: EpochResult) -> str:
     line = (f"Epoch {epoch}/{epochs}  time {seconds:.1f}s  train loss {train.loss:.4f} acc {train.accuracy:.1f}%  "
             f"val loss {val.loss:.4f} acc {val.accuracy:.1f}%")
@@ -210,9 +218,7 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
         if ckpt is not None:
             save_checkpoint(ckpt, epoch=epoch, model=model, optimizer=optimizer, history=history,
                             config=asdict(config))
-        log(format_epoch(epoch, config.epochs, seconds, train, val))
-        if not math.isfinite(train.loss):
-            raise FloatingPointError(f"Training loss became {train.loss} in epoch {epoch}; lower --lr.")
+        log_epoch(log, epoch, config.epochs, seconds, train, val)
     if first_epoch > config.epochs:
         log(f"Nothing to do: the checkpoint already holds {first_epoch - 1} of {config.epochs} epochs.")
     return history

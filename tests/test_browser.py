@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -112,7 +113,16 @@ def jupyterlab(tmp_path):
 
 
 def _kernel_states(lab) -> list[str]:
-    return [k["execution_state"] for k in _api(lab["base"], lab["token"], "/api/kernels")]
+    """Each kernel's state; "starting" while jupyter_server cannot list a kernel it is still starting."""
+    for _ in range(10):
+        try:
+            return [k["execution_state"] for k in _api(lab["base"], lab["token"], "/api/kernels")]
+        except urllib.error.HTTPError as exc:
+            # jupyter_server answers 500 (KeyError: 'last_activity') if asked in the instant a kernel starts
+            if exc.code != 500:
+                raise
+            time.sleep(0.5)
+    return ["starting"]
 
 
 def _check_alive(page, lab) -> None:

@@ -6,7 +6,8 @@ import torch
 from PIL import Image
 
 from helpers.data import ImageDataset, Sample, Unreadable, index_image_folder, sample_image_bytes
-from helpers.gpu_decode import NO_CUDA_NOTE, DeviceDecode, collate_encoded, encoded_loader, read_encoded
+from helpers.gpu_decode import (NO_CUDA_NOTE, DeviceDecode, bytes_to_move, collate_encoded, encoded_loader,
+                                read_encoded)
 from helpers.loaders import make_loader
 from helpers.timing import bench, report
 from helpers.transforms import build_pipeline
@@ -77,3 +78,10 @@ def test_bench_runs_the_gpu_path_end_to_end_when_told_to_decode_on_the_cpu(sampl
         [("loader", 0), ("loader", 1), ("end-to-end", 0), ("end-to-end", 1)]
     assert all(r["images_per_s"] > 0 and r["ceiling_fraction"] is None for r in result.rows)
     assert [r["data_wait_fraction"] is None for r in result.rows] == [True, True, False, False]
+
+
+def test_bytes_to_move_compares_what_workers_send_with_decoded_pixels(files):
+    plain = str(files["plain"])
+    encoded_kb, decoded_kb = bytes_to_move([plain, plain], SIZE)
+    assert encoded_kb == pytest.approx(files["plain"].stat().st_size / 1e3)
+    assert decoded_kb == pytest.approx(3 * SIZE * SIZE / 1e3)
