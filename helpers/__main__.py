@@ -44,6 +44,29 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _epochs(args: argparse.Namespace) -> int:
+    from .data import ensure_sample_data
+    from .epoch_times import BLOG, CORRECTED, TABLE_COLUMNS, epoch_table
+    from .timing import format_table, machine_summary, write_rows
+
+    setups = {s.label: s for s in (BLOG, *CORRECTED)}
+    chosen = [setups[name] for name in args.setup] if args.setup else list(setups.values())
+    data = args.data or ensure_sample_data(DEFAULT_SAMPLE_DIR)
+    machine = machine_summary()
+    print(f"One epoch per setting on {machine}")
+    rows = epoch_table(data, chosen, args.workers, device=args.device, seed=args.seed)
+    print(format_table(rows, TABLE_COLUMNS))
+    if args.csv:
+        write_rows(rows, args.csv)
+        print(f"CSV written to {args.csv}")
+    if args.plot:
+        from .plots import plot_epoch_times
+        plot_epoch_times(rows, f"The blog's experiment by num_workers: {machine}").savefig(
+            args.plot, dpi=110, bbox_inches="tight")
+        print(f"Plot written to {args.plot}")
+    return 0
+
+
 def _run_notebooks(args: argparse.Namespace) -> int:
     from .notebooks import NotebookFailed, run_notebooks, summary
 
@@ -146,6 +169,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also time each part of a worker's work, and the trip of float32 and uint8 batches")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("epochs", help="the blog's table: one epoch's time and data-wait share per num_workers",
+                       description="One epoch (train + validation, fresh workers, as the blog timed it) of the frozen "
+                                   "ResNet18 per setup and num_workers: the blog's setup (512 px, batch 4) and the "
+                                   "corrected ones (224 px, fast or gpu, batch 4 or 256).")
+    p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
+    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2, 4, 8, 12, 16])
+    p.add_argument("--setup", nargs="+", default=None,
+                   help="labels such as 'blog 512px b4' or 'fast 224px b256'; default: all five")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--csv", default=None, help="write one row per setting to this CSV")
+    p.add_argument("--plot", default=None, help="save a PNG of epoch time and data wait against num_workers")
+    p.set_defaults(func=_epochs)
 
     p = sub.add_parser("run-notebooks", help="execute every notebook in order with papermill, then print a summary",
                        description="Execute notebooks/00_*.ipynb onwards with papermill into OUT (the sources are "

@@ -219,3 +219,22 @@ def plot_cache_comparison(rows: list[dict], title: str) -> Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def plot_epoch_times(rows: list[dict], title: str) -> Figure:
+    """Epoch seconds and the data-wait share against num_workers, one line per setup (helpers.epoch_times)."""
+    fig = _figure((12, 4.5))
+    seconds, waits = fig.subplots(1, 2)
+    for setup in dict.fromkeys(r["setup"] for r in rows):
+        sel = [r for r in rows if r["setup"] == setup]
+        x = [r["num_workers"] for r in sel]
+        seconds.plot(x, [r["epoch_s"] for r in sel], "o-", label=setup)
+        waits.plot(x, [100 * r["data_wait_fraction"] for r in sel], "o-", label=setup)
+    seconds.set(title="One epoch (train + validation, start-up included)", xlabel="num_workers",
+                ylabel="Seconds per epoch (log scale)", yscale="log")
+    waits.set(title="Share of the epoch spent waiting for data", xlabel="num_workers", ylabel="Data wait (%)",
+              ylim=(0, 105))
+    seconds.legend(fontsize="small")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

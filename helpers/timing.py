@@ -176,6 +176,26 @@ def transfer_costs(image_size: int = 512, batch_size: int = 32,
     return rows
 
 
+def pin_costs(image_size: int = 512, batch_size: int = 256, repeats: int = 5) -> list[dict]:
+    """What pinning one uint8 batch costs on CUDA, as the loader's pin-memory thread does it for every batch.
+
+    Each batch is a fresh shared-memory tensor, as one arriving from a worker is; the first pin also allocates
+    page-locked memory, later ones can reuse what the caching host allocator kept.
+    """
+    shape = (batch_size, 3, image_size, image_size)
+    mb = batch_size * 3 * image_size * image_size / 1e6
+    rows = []
+    for k in range(repeats):
+        batch = torch.ones(shape, dtype=torch.uint8).share_memory_()
+        start = time.perf_counter()
+        pinned = batch.pin_memory()
+        seconds = time.perf_counter() - start
+        rows.append(dict(pin=k + 1, mb_per_batch=mb, ms=1000 * seconds, gb_per_s=mb / 1000 / seconds,
+                         images_per_s=batch_size / seconds))
+        del pinned
+    return rows
+
+
 def where_time_goes(paths: Sequence[str], pipeline: str, image_size: int = 512, batch_size: int = 32,
                     repeats: int = 3, start_method: str | None = None) -> list[dict]:
     """A worker's cost per image split into its parts (each step, collate, the trip to the main process), on one thread."""
@@ -431,8 +451,13 @@ def report(result: BenchResult) -> str:
 
 
 def write_csv(rows: Sequence[dict], path: str | Path) -> None:
+    write_rows(rows, path, CSV_COLUMNS)
+
+
+def write_rows(rows: Sequence[dict], path: str | Path, columns: Sequence[str] | None = None) -> None:
+    """ROWS as CSV, with COLUMNS (default: the first row's keys) in that order."""
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=list(columns or rows[0]), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
 

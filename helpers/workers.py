@@ -47,6 +47,12 @@ class WorkerFailure(RuntimeError):
 
 # (what the error says, what it usually means and what to do), the first match wins.
 _WORKER_HINTS = (
+    (re.compile(r"re-initialize CUDA in forked subprocess", re.I),
+     "a worker started by fork touched CUDA after the main process had already used it, and CUDA cannot be used "
+     "again in a forked child (torch/cuda/__init__.py refuses). Fix: keep the dataset and its transforms on the "
+     "CPU and move each batch to the GPU in the training loop (as the course does: pin_memory plus a "
+     "non-blocking copy, or the gpu pipeline, which decodes in the main process), or start workers with "
+     "--start-method spawn."),
     (re.compile(r"timed out after", re.I),
      "no batch arrived within the loader's `timeout`. A worker hangs (a lock or thread pool copied by fork, a network "
      "drive that stopped answering) or one batch is simply that slow. Fix: raise --timeout, or set it to 0 to wait "

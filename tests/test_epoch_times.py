@@ -1,0 +1,37 @@
+"""The blog's table: one epoch per setting, every image seen once, and the data wait counted by the loop's clock."""
+import torch
+
+from helpers import epoch_times
+from helpers.data import index_image_folder
+from helpers.epoch_times import Setup, WaitClock, epoch_table, one_epoch
+
+
+def test_wait_clock_adds_up_only_the_time_spent_in_next(monkeypatch):
+    ticks = iter(range(1000))
+    monkeypatch.setattr(epoch_times.time, "perf_counter", lambda: next(ticks))
+    clock = WaitClock([[1], [2], [3]])
+    for _ in clock:
+        next(ticks)  # the consumer's own work: one tick that must not count as waiting
+    assert clock.waited == 4  # three batches and the final StopIteration, one tick each
+
+
+def test_an_epoch_sees_every_image_once_with_and_without_workers(sample_dir):
+    index = index_image_folder(sample_dir)
+    for n in (0, 2):
+        row = one_epoch(index, Setup("fast", 32, 8), n, torch.device("cpu"))
+        assert row["images"] == len(index.samples) and row["num_workers"] == n
+        assert 0 < row["data_wait_fraction"] < 1
+
+
+def test_the_gpu_setup_runs_its_device_decode_on_the_cpu_when_asked_directly(sample_dir):
+    index = index_image_folder(sample_dir)
+    assert one_epoch(index, Setup("gpu", 32, 8), 2, torch.device("cpu"))["images"] == len(index.samples)
+
+
+def test_the_table_skips_the_gpu_setup_without_cuda_and_says_so(sample_dir):
+    if torch.cuda.is_available():
+        return
+    said = []
+    rows = epoch_table(sample_dir, [Setup("gpu", 32, 8), Setup("blog", 32, 4)], [0], device="cpu", log=said.append)
+    assert [r["setup"] for r in rows] == ["blog 32px b4"]
+    assert said[0] == "gpu 32px b8: skipped, the gpu pipeline needs CUDA"
