@@ -1,4 +1,5 @@
 """The blog's table: one epoch per setting, every image seen once, and the data wait counted by the loop's clock."""
+import pytest
 import torch
 
 from helpers import epoch_times
@@ -28,9 +29,8 @@ def test_the_gpu_setup_runs_its_device_decode_on_the_cpu_when_asked_directly(sam
     assert one_epoch(index, Setup("gpu", 32, 8), 2, torch.device("cpu"))["images"] == len(index.samples)
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_the_table_skips_the_gpu_setup_without_cuda_and_says_so(sample_dir):
-    if torch.cuda.is_available():
-        return
     said = []
     rows = epoch_table(sample_dir, [Setup("gpu", 32, 8), Setup("blog", 32, 4)], [0], device="cpu", log=said.append)
     assert [r["setup"] for r in rows] == ["blog 32px b4"]
