@@ -5,13 +5,14 @@ import argparse
 import multiprocessing
 import sys
 
-from .data import DEFAULT_SAMPLE_DIR, DataError
-from .train import add_arguments as add_train_arguments
-from .train import run as train_from_args
+from . import options
+from .cli import Parser, add_train_arguments, boundary, train_command
+from .config import START_METHODS, add_config_arguments, config_from_args
+from .transforms import PIPELINES
 
 
 def _sample_data(args: argparse.Namespace) -> int:
-    from .data import make_sample_data
+    from .samples import make_sample_data
 
     index = make_sample_data(args.dir, per_class=args.per_class, seed=args.seed)
     print(f"{len(index.samples)} images in {args.dir} ({', '.join(index.classes)}), seed {args.seed}")
@@ -19,10 +20,12 @@ def _sample_data(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .data import ensure_sample_data
-    from .timing import bench, explain, report, write_csv
+    from .bench import bench, report
+    from .breakdown import explain
+    from .samples import data_or_sample
+    from .tables import write_csv
 
-    data = args.data or ensure_sample_data(DEFAULT_SAMPLE_DIR)
+    data = data_or_sample(args.data)
     result = bench(data, args.workers, pipelines=args.pipeline, models=args.model, image_size=args.image_size,
                    batch_size=args.batch_size, batches=args.batches, repeats=args.repeats, device=args.device,
                    start_method=args.start_method, progress=not args.no_progress)
@@ -45,13 +48,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
-    from .notebooks import NotebookFailed, run_notebooks, summary
+    from .notebooks import run_notebooks, summary
 
-    try:
-        runs = run_notebooks(args.profile, args.out, data=args.data)
-    except NotebookFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    runs = run_notebooks(args.profile, args.out, data=args.data)
     print(summary(runs, args.out))
     return 0
 
@@ -79,8 +78,7 @@ def _ddp(args: argparse.Namespace) -> int:
 
 def _cached(args: argparse.Namespace) -> int:
     from .features import COMPARE_COLUMNS, compare, fit_cached
-    from .timing import format_table
-    from .train import config_from_args
+    from .tables import format_table
 
     config = config_from_args(args)
     if not args.compare:
@@ -97,24 +95,24 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
+    parser = Parser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sample-data", help="write the generated cats-vs-dogs ImageFolder",
                        description="Write a deterministic ImageFolder of drawn cat and dog JPEGs (DIR/cat, DIR/dog).")
     p.add_argument("dir", help="where to write it")
-    p.add_argument("--per-class", type=int, default=100, help="images per class (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical files")
+    p.add_argument("--per-class", type=options.positive_int, default=100, help="images per class (default 100)")
+    p.add_argument("--seed", type=options.count, default=0, help="the same seed gives byte-identical files")
     p.set_defaults(func=_sample_data)
 
     p = sub.add_parser("train", help="train the frozen ResNet18 (the same options as scripts/train.py)",
                        description="Train the frozen ResNet18 on an ImageFolder, one line per epoch.")
-    add_train_arguments(p).set_defaults(func=train_from_args)
+    add_train_arguments(p).set_defaults(func=train_command)
 
     p = sub.add_parser("cached", help="train the head on cached backbone features (the same options as train)",
                        description="Run the frozen backbone once per image (validation transform, so no augmentation) "
                                    "and train the head on the stored features; --compare also trains from images.")
-    add_train_arguments(p)
+    add_config_arguments(p)
     p.add_argument("--cache", default="runs/features.pt", help="feature file, reused while files and settings match")
     p.add_argument("--compare", action="store_true", help="train from images too and print both epoch times")
     p.set_defaults(func=_cached)
@@ -128,18 +126,20 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Sweep num_workers; print images/s (median, min, max over repeats), worker start-up, "
                                    "data-wait share, the CPU ceiling, and a recommendation.")
     p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
-    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2, 4])
-    p.add_argument("--pipeline", nargs="+", default=["blog", "fast"], choices=("blog", "standard", "fast", "gpu"),
+    p.add_argument("--workers", type=options.worker_count, nargs="+", default=[0, 1, 2, 4],
+                   help="num_workers values to time (default 0 1 2 4)")
+    p.add_argument("--pipeline", nargs="+", default=["blog", "fast"], choices=tuple(PIPELINES),
                    help="gpu: workers read JPEG bytes, nvjpeg decodes on the GPU (skipped without CUDA)")
     p.add_argument("--model", nargs="+", default=["none"], choices=("none", "resnet18"),
                    help="none: the loader alone; resnet18: the loader feeding the frozen ResNet18's training step")
-    p.add_argument("--image-size", type=int, default=512, help="default 512, the blog's")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 4 for blog (the post's), 32 or 256 (GPU) for fast")
-    p.add_argument("--batches", type=int, default=20,
+    p.add_argument("--image-size", type=options.positive_int, default=512, help="default 512, the blog's")
+    p.add_argument("--batch-size", type=options.positive_int, default=None,
+                   help="default: 4 for blog (the post's), 32 or 256 (GPU) for fast")
+    p.add_argument("--batches", type=options.positive_int, default=20,
                    help="timed batches per repeat, after a warm-up (loader-only: at least 16 x num_workers)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), default=None)
+    p.add_argument("--repeats", type=options.positive_int, default=3)
+    p.add_argument("--device", type=options.device_name, default="auto", help="auto, cpu or cuda")
+    p.add_argument("--start-method", choices=START_METHODS, default=None)
     p.add_argument("--csv", default=None, help="write one row per setting to this CSV")
     p.add_argument("--plot", default=None, help="save a PNG of images/s against num_workers")
     p.add_argument("--breakdown", action="store_true",
@@ -173,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="the folder to check (an ImageFolder, or a raw download)")
     p.add_argument("--quarantine", default=None, help="move bad files here, keeping their sub-folders")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when any file is bad")
-    p.add_argument("--workers", type=int, default=2, help="processes decoding in parallel (default 2)")
+    p.add_argument("--workers", type=options.worker_count, default=2, help="processes decoding in parallel (default 2)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_verify)
 
@@ -191,11 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown and args.command not in ("lab", "ddp"):  # those two pass every further option on
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.passed_on = unknown
-    try:
-        return args.func(args)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return boundary(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -14,12 +14,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from helpers.data import DataError, load_rgb
+from helpers.data import load_rgb, load_uint8
+from helpers.errors import DataError
 from helpers.prepare import prepare
 from helpers.train import TrainConfig, fit
-from helpers.transforms import load_uint8
 from helpers.verify import verify_folder
-from helpers.workers import WorkerFailure, explained_worker_failures
+from helpers.errors import WorkerFailure, explained_worker_failures
 from hostile import BAD, make_download, unusual
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,9 +175,10 @@ def test_worker_failures_name_the_cause_and_the_fix(how, start_method, cause):
 
 def test_training_loop_raises_worker_failures_with_the_fix(sample_dir):
     from helpers.loaders import Loaders
+    from helpers.transforms import build_pipeline
 
     hang = DataLoader(_Failing("hang"), batch_size=2, num_workers=1, timeout=1)
-    loaders = Loaders(hang, hang, ("a", "b"), False)
+    loaders = Loaders(hang, hang, ("a", "b"), build_pipeline("blog"))
     with pytest.raises(WorkerFailure, match="raise --timeout"):
         fit(TrainConfig(epochs=1, checkpoint=None, pretrained=False, progress=False), loaders=loaders,
             log=lambda _: None)

@@ -17,7 +17,7 @@ from helpers.data import index_image_folder
 from helpers.loaders import build_loaders, make_loader
 from helpers.model import build_model
 from helpers.splits import stratified_split_indices
-from helpers.train import evaluate
+from helpers.loop import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from helpers.data import ImageDataset, index_image_folder
-from helpers.features import compare, fit_cached, why_not_cache
+from helpers.features import build_cache, compare, fit_cached, why_not_cache
 from helpers.model import build_model
 from helpers.splits import split_datasets
 from helpers.train import TrainConfig
@@ -34,9 +34,10 @@ def test_a_cache_made_with_other_settings_is_not_reused(sample_dir, tmp_path):
 
 
 def test_cached_features_are_the_backbones_output_on_the_validation_transform(sample_dir, tmp_path):
-    fit_cached(_config(sample_dir, epochs=0), tmp_path / "f.pt", log=lambda _: None)
-    state = torch.load(tmp_path / "f.pt", weights_only=True)
     index = index_image_folder(sample_dir)
+    torch.manual_seed(0)
+    build_cache(_config(sample_dir), index, build_model(2, pretrained=False), tmp_path / "f.pt", log=lambda _: None)
+    state = torch.load(tmp_path / "f.pt", weights_only=True)
     pipe = build_pipeline("standard", 32, train=False)
     train_set, _ = split_datasets(index, pipe, pipe, 0.2, 0)
     assert state["train"]["paths"] == [s.path for s in train_set.samples]

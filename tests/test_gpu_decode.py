@@ -5,11 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.data import ImageDataset, Sample, Unreadable, index_image_folder, sample_image_bytes
+from helpers.data import ImageDataset, Sample, Unreadable, index_image_folder
+from helpers.samples import sample_image_bytes
 from helpers.gpu_decode import (NO_CUDA_NOTE, DeviceDecode, bytes_to_move, collate_encoded, encoded_loader,
                                 read_encoded)
 from helpers.loaders import make_loader
-from helpers.timing import bench, report
+from helpers.bench import bench, report
 from helpers.transforms import build_pipeline
 from hostile import bad, unusual
 

@@ -7,8 +7,10 @@ import torch
 
 from helpers.data import index_image_folder
 from helpers.plots import plot_bench, plot_time_breakdown, plot_transfer_costs
-from helpers.timing import (CSV_COLUMNS, BenchResult, bench, explain, format_table, report, time_stream,
-                            transfer_costs, where_time_goes, write_csv)
+from helpers.bench import BenchResult, bench, report
+from helpers.breakdown import explain, transfer_costs, where_time_goes
+from helpers.measure import time_stream
+from helpers.tables import CSV_COLUMNS, format_table, write_csv
 from helpers.transforms import pipeline_steps
 
 NUM_THREADS = torch.get_num_threads()

@@ -9,7 +9,8 @@ from helpers.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from helpers.loaders import build_loaders
 from helpers.model import build_model
 from helpers.plots import plot_history
-from helpers.train import TrainConfig, evaluate, fit, train_one_epoch
+from helpers.loop import evaluate, train_one_epoch
+from helpers.train import TrainConfig, fit
 
 CPU = torch.device("cpu")
 
@@ -135,11 +136,10 @@ class _CountingLoader:
         return iter(self.batches)
 
 
-def test_an_epoch_starts_exactly_one_pass_over_the_loader_even_with_a_progress_bar():
-    import torch
-    from torch import nn
+def test_an_epoch_starts_exactly_one_pass_over_the_loader_even_with_a_progress_bar(monkeypatch):
+    from helpers import progress
 
-    from helpers.train import evaluate, train_one_epoch
+    monkeypatch.setattr(progress, "interactive", lambda: True)  # bars on, as in a terminal
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
     loader = _CountingLoader([(torch.randn(2, 3, 2, 2), torch.tensor([0, 1]))] * 3)
