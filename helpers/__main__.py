@@ -48,8 +48,11 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
+    from .data import index_image_folder
     from .notebooks import run_notebooks, summary
 
+    if args.data:
+        index_image_folder(args.data)  # a folder the lessons cannot use fails here, not in the first notebook
     runs = run_notebooks(args.profile, args.out, data=args.data)
     print(summary(runs, args.out))
     return 0

@@ -23,6 +23,9 @@ def boundary(command: Callable[[], int], prefix: str = "") -> int:
     except CourseError as exc:
         print(prefix + one_line(exc), file=sys.stderr)
         return exc.exit_status
+    except OSError as exc:  # a file that cannot be written or read (a full disk, a folder without permission)
+        print(f"{prefix}error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -33,6 +33,7 @@ from .config import TrainConfig, config_from_args
 from .errors import CourseError
 from .loaders import Loaders, make_loader, resolve_device
 from .loop import EpochHooks, EpochResult, model_and_optimizer, resume_point, run_epochs
+from .processes import run_group
 from .samples import data_or_sample
 from .train import loaders_for
 from .verify import refuse_bad_files
@@ -194,13 +195,13 @@ def _train(config: TrainConfig, rank: Rank, device: torch.device, samples: _Samp
                       progress=config.progress and rank.main, log=log, hooks=hooks)
 
 
-def launch(nproc: int, argv: list[str], timeout: float | None = None,
+def launch(nproc: int, argv: list[str], timeout: float = 600,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run this trainer under torchrun on this machine with NPROC ranks, as a notebook or a test does."""
+    """Run this trainer under torchrun on this machine with NPROC ranks, as a notebook does; killed whole on TIMEOUT."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "helpers", "ddp", *argv]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_group(command, env=env, timeout=timeout)
 
 
 def shard_summary(prefix: str | Path) -> list[dict]:

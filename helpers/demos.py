@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -17,6 +16,8 @@ from typing import Iterator
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
+
+from .processes import run_group
 
 _ERROR_LINE = re.compile(r"^(?:[\w.]+\.)?\w*(?:Error|Exception|Interrupt)\b:?(.*)$")
 _PID = re.compile(r"\bpid(\(s\))? [\d, ]+\d")
@@ -66,8 +67,7 @@ class ScriptRun:
 
 def run_script(path: str | Path, timeout: float = 120) -> ScriptRun:
     """Run a Python file in a fresh interpreter, as a user would from a terminal, and keep what matters of its output."""
-    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    result = run_group([sys.executable, str(path)], timeout=timeout, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return ScriptRun(result.returncode, result.stdout, error_lines(result.stderr))
 
 

@@ -121,11 +121,11 @@ def _feature_loader(features: Features, batch_size: int, shuffle: bool, seed: in
 
 def fit_cached(config: TrainConfig, cache: str | Path | None = None, log=print) -> CachedRun:
     """Train the same head as fit() with the same optimizer, on cached backbone features instead of images."""
-    if config.pipeline == "standard":
-        log("Note: the cache uses the validation transform; the training split loses its random augmentation.")
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     index = index_image_folder(data_or_sample(config.data))
+    if config.pipeline == "standard":
+        log("Note: the cache uses the validation transform; the training split loses its random augmentation.")
     model = build_model(len(index.classes), pretrained=config.pretrained)
     train, val, build_seconds, from_disk = build_cache(config, index, model, cache, log)
     head = model.head.to(device)

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .data import SkippedFiles, collate_skipping_bad
+from .errors import explained_worker_failures
 from .loaders import make_loader
 
 
@@ -28,23 +29,24 @@ class StreamTiming:
 
 
 def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
-                step: Callable[[object], None] | None = None) -> StreamTiming:
+                step: Callable[[object], None] | None = None,
+                clock: Callable[[], float] = time.perf_counter) -> StreamTiming:
     """One fresh pass: time to the first batch, WARMUP untimed batches, then BATCHES timed ones, each fed to STEP."""
-    start = time.perf_counter()
+    start = clock()
     it = iter(loader)
     first = next(it)
-    startup = time.perf_counter() - start
+    startup = clock() - start
     skipped = SkippedFiles()
     for batch in [first] + [next(it, None) for _ in range(warmup)]:
         if batch is not None and skipped.note(batch) and step is not None:
             step(batch)
     images = done = 0
     waited = 0.0
-    start = time.perf_counter()
+    start = clock()
     while done < batches:
-        before = time.perf_counter()
+        before = clock()
         batch = next(it, StopIteration)
-        waited += time.perf_counter() - before
+        waited += clock() - before
         if batch is StopIteration:
             break
         done += 1
@@ -53,7 +55,7 @@ def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
         if step is not None:
             step(batch)
         images += len(batch[1])
-    elapsed = time.perf_counter() - start
+    elapsed = clock() - start
     del it  # shut the workers down before the next measurement
     if done == 0:
         raise ValueError("The loader ran out before any timed batch: use fewer warm-up batches or more data.")
@@ -94,7 +96,8 @@ def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batch
                          collate_fn=collate_fn)
     runs = []
     for _ in range(repeats):
-        runs.append(time_stream(loader, timed, warmup, step))
+        with explained_worker_failures():
+            runs.append(time_stream(loader, timed, warmup, step))
         if on_repeat is not None:
             on_repeat()
     return runs

@@ -10,7 +10,7 @@ from typing import Sequence
 from torch.utils.data import DataLoader, Dataset
 
 from .data import IMAGE_SUFFIXES, Sample, failure_reason, load_rgb
-from .errors import DataError
+from .errors import DataError, explained_worker_failures
 from .progress import progress_bar
 
 
@@ -83,7 +83,7 @@ def check_files(paths: Sequence[str | Path], *, workers: int = 0, progress: bool
     paths = [Path(p) for p in paths]
     loader = DataLoader(_Checks(paths), batch_size=16, num_workers=workers, collate_fn=_unbatched)
     bad = []
-    with progress_bar(len(paths), "verify", progress, unit="img", leave=True) as bar:
+    with progress_bar(len(paths), "verify", progress, unit="img", leave=True) as bar, explained_worker_failures():
         for batch in loader:
             bad += [BadFile(paths[i], reason) for i, reason in batch if reason]
             bar.update(len(batch))

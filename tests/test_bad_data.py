@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset
 from helpers.data import load_rgb, load_uint8
 from helpers.errors import DataError
 from helpers.prepare import prepare
+from helpers.processes import kill_group, run_group
 from helpers.train import TrainConfig, fit
 from helpers.verify import verify_folder
 from helpers.errors import WorkerFailure, explained_worker_failures
@@ -166,11 +167,9 @@ class _Failing(Dataset):
 def test_worker_failures_name_the_cause_and_the_fix(how, start_method, cause):
     loader = DataLoader(_Failing(how), batch_size=2, num_workers=1, timeout=2 if how == "hang" else 0,
                         multiprocessing_context=start_method)
-    start = time.perf_counter()
     with pytest.raises(WorkerFailure, match="Likely cause") as exc, explained_worker_failures():
         list(loader)
     assert cause in str(exc.value), str(exc.value)
-    assert time.perf_counter() - start < 25
 
 
 def test_training_loop_raises_worker_failures_with_the_fix(sample_dir):
@@ -186,24 +185,29 @@ def test_training_loop_raises_worker_failures_with_the_fix(sample_dir):
 
 # --- a run killed mid-epoch and resumed -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_run_killed_mid_epoch_resumes_and_loses_no_finished_epoch(sample_dir, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     args = [sys.executable, "-u", "scripts/train.py", "--data", str(sample_dir), "--epochs", "3", "--num-workers", "1",
             "--image-size", "64", "--batch-size", "16", "--checkpoint", str(ckpt), "--no-pretrained", "--no-progress"]
     env = {**os.environ, "HELPERS_OFFLINE": "1"}
-    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    epoch_one = ""
-    for line in first.stdout:
-        if line.startswith("Epoch 1/3"):
-            epoch_one = line
-            break
-    first.send_signal(signal.SIGKILL)  # in epoch 2: its workers have started, nothing of it is saved yet
-    first.wait()
+    log = tmp_path / "first.log"
+    with open(log, "w") as out:
+        first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.DEVNULL, text=True,
+                                 start_new_session=True)
+    epoch_one, deadline = "", time.monotonic() + 300
+    try:
+        while not epoch_one and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            epoch_one = next((l for l in log.read_text().splitlines() if l.startswith("Epoch 1/3")), "")
+    finally:
+        kill_group(first)  # in epoch 2: its workers have started, nothing of it is saved yet
+        first.wait()
     assert epoch_one, "the first run never finished epoch 1"
     saved = torch.load(ckpt, weights_only=True)
     assert saved["epoch"] == 1
 
-    second = subprocess.run([*args, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    second = run_group([*args, "--resume"], cwd=ROOT, env=env, timeout=600)
     assert second.returncode == 0, second.stderr
     assert "Resumed from" in second.stdout and "after epoch 1" in second.stdout
     final = torch.load(ckpt, weights_only=True)

@@ -70,7 +70,6 @@ def test_compare_trains_the_same_head_both_ways(sample_dir, tmp_path):
     assert (loader_fed["method"], cached["method"]) == ("loader-fed", "cached features")
     assert loader_fed["epochs"] == cached["epochs"] == 2 and cached["build_s"] > 0
     assert ratio["epoch_s"] == pytest.approx(loader_fed["epoch_s"] / cached["epoch_s"])
-    assert 0 <= cached["val_acc"] <= 100
 
 
 def test_why_not_cache_finds_moving_features_only_where_a_cache_would_be_wrong(sample_dir):
