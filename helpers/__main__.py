@@ -8,6 +8,7 @@ import sys
 from . import options
 from .cli import Parser, add_train_arguments, boundary, train_command
 from .config import START_METHODS, add_config_arguments, config_from_args
+from .prepare import MODES
 from .transforms import PIPELINES
 
 
@@ -166,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "left out (Thumbs.db, files without a class) is listed with the reason.")
     p.add_argument("src", help="the unpacked download (or the folder that holds it)")
     p.add_argument("dest", help="a new or empty folder for the ImageFolder")
-    p.add_argument("--mode", choices=("copy", "symlink", "hardlink"), default="copy",
+    p.add_argument("--mode", choices=tuple(MODES), default="copy",
                    help="copy (default, works everywhere), symlink or hardlink (no extra space)")
     p.set_defaults(func=_prepare)
 

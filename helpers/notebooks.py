@@ -5,7 +5,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from .errors import CourseError
 
@@ -55,8 +55,10 @@ def declared_parameters(path: str | Path) -> set[str]:
 
 
 def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *, data: str | Path | None = None,
-                  notebooks: str | Path = NOTEBOOK_DIR, log: Callable[[str], None] = print) -> list[NotebookRun]:
-    """Execute every notebook in order into OUT, stopping at the first failure with the notebook and cell named."""
+                  notebooks: str | Path = NOTEBOOK_DIR, only: Sequence[str] = (),
+                  log: Callable[[str], None] = print) -> list[NotebookRun]:
+    """Execute every notebook (or those whose names start with one of ONLY) in order into OUT, stopping at the first
+    failure with the notebook and cell named."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -65,7 +67,7 @@ def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *,
     out, notebooks = Path(out).resolve(), Path(notebooks).resolve()
     if out == notebooks:
         raise ValueError(f"--out {out} is the notebooks folder itself; executed copies never replace the sources.")
-    paths = notebook_paths(notebooks)
+    paths = [p for p in notebook_paths(notebooks) if not only or p.name.startswith(tuple(only))]
     if not paths:
         raise FileNotFoundError(f"No numbered notebooks (00_*.ipynb, ...) in {notebooks}.")
     out.mkdir(parents=True, exist_ok=True)

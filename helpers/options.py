@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from argparse import ArgumentTypeError
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -16,61 +16,44 @@ from .measure import usable_cores
 WORKERS_PER_CORE = 4
 
 
-def _number(value: Any, kind: type, what: str) -> Any:
+def checked(value: Any, kind: type, what: str, ok: Callable[[Any], bool] = lambda number: True) -> Any:
+    """VALUE as a KIND for which OK holds; otherwise the error argparse reports: what it got and WHAT is accepted."""
+    refused = ArgumentTypeError(f"got {value!r}; accepted: {what}")
     if isinstance(value, bool) or (kind is int and isinstance(value, float)):
-        raise ArgumentTypeError(f"got {value!r}; accepted: {what}")
+        raise refused
     try:
         number = kind(value)
     except (TypeError, ValueError):
-        raise ArgumentTypeError(f"got {value!r}; accepted: {what}") from None
-    if kind is float and not math.isfinite(number):
-        raise ArgumentTypeError(f"got {value!r}; accepted: {what}")
+        raise refused from None
+    if (kind is float and not math.isfinite(number)) or not ok(number):
+        raise ArgumentTypeError(f"got {number:g}; accepted: {what}" if kind is float else
+                                f"got {number}; accepted: {what}")
     return number
 
 
 def positive_int(value: Any) -> int:
     """A size or count that must be at least 1 (batch size, image size, epochs, batches)."""
-    what = "a whole number, 1 or more"
-    number = _number(value, int, what)
-    if number < 1:
-        raise ArgumentTypeError(f"got {number}; accepted: {what}")
-    return number
+    return checked(value, int, "a whole number, 1 or more", lambda n: n >= 1)
 
 
 def count(value: Any) -> int:
     """A whole number of 0 or more (a seed)."""
-    what = "a whole number, 0 or more"
-    number = _number(value, int, what)
-    if number < 0:
-        raise ArgumentTypeError(f"got {number}; accepted: {what}")
-    return number
+    return checked(value, int, "a whole number, 0 or more", lambda n: n >= 0)
 
 
 def positive_float(value: Any) -> float:
     """A rate that must be above 0 (the learning rate)."""
-    what = "a number above 0"
-    number = _number(value, float, what)
-    if number <= 0:
-        raise ArgumentTypeError(f"got {number:g}; accepted: {what}")
-    return number
+    return checked(value, float, "a number above 0", lambda n: n > 0)
 
 
 def seconds(value: Any) -> float:
     """A time limit: 0 (no limit) or more."""
-    what = "seconds, 0 (wait for ever) or more"
-    number = _number(value, float, what)
-    if number < 0:
-        raise ArgumentTypeError(f"got {number:g}; accepted: {what}")
-    return number
+    return checked(value, float, "seconds, 0 (wait for ever) or more", lambda n: n >= 0)
 
 
 def fraction(value: Any) -> float:
     """A share of the data, strictly between 0 and 1, so that both parts hold images."""
-    what = "a fraction between 0 and 1 (not 0 or 1), for example 0.2"
-    number = _number(value, float, what)
-    if not 0 < number < 1:
-        raise ArgumentTypeError(f"got {number:g}; accepted: {what}")
-    return number
+    return checked(value, float, "a fraction between 0 and 1 (not 0 or 1), for example 0.2", lambda n: 0 < n < 1)
 
 
 def max_workers() -> int:
@@ -83,10 +66,7 @@ def worker_count(value: Any) -> int:
     limit = max_workers()
     what = (f"0 to {limit} on this machine ({WORKERS_PER_CORE} per usable CPU core, {usable_cores()} here: each "
             f"worker is a whole process with its own memory, and past the core count workers only queue for the CPU)")
-    number = _number(value, int, what)
-    if not 0 <= number <= limit:
-        raise ArgumentTypeError(f"got {number}; accepted: {what}")
-    return number
+    return checked(value, int, what, lambda n: 0 <= n <= limit)
 
 
 def device_name(value: Any) -> str:
