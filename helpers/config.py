@@ -18,6 +18,7 @@ def option(default: Any, help: str, check: Callable[[Any], Any] | None = None,
 
 
 def flag_of(name: str) -> str:
+    """The command-line spelling of a field, so an error names the option the user typed."""
     return "--" + name.replace("_", "-")
 
 

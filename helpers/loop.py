@@ -30,6 +30,8 @@ def model_input(images: torch.Tensor, device: torch.device) -> torch.Tensor:
 
 @dataclass
 class EpochResult:
+    """One pass over one split, as the epoch line and the history report it."""
+
     loss: float          # mean per image over this split (the mean over its batches when they are equal-sized)
     accuracy: float      # percent
     images: int
@@ -49,6 +51,7 @@ class Pass:
     start: float = field(default_factory=time.perf_counter)
 
     def result(self, loss_sum: float, correct: int, seen: int, steps: list[float] | None = None) -> EpochResult:
+        """The pass's metrics, averaged over the SEEN images it could read."""
         example = next(iter(self.skipped.reasons.items()), None)
         return EpochResult(loss_sum / max(1, seen), 100.0 * correct / max(1, seen), seen,
                            time.perf_counter() - self.start, steps or [], len(self.skipped), self.data_seconds,
@@ -139,6 +142,7 @@ def model_and_optimizer(classes: int, device: torch.device, lr: float,
 
 
 def empty_history() -> dict[str, list]:
+    """The record every trainer keeps, before its first epoch."""
     keys = ("epoch", "seconds", "train_loss", "train_acc", "val_loss", "val_acc", "step_loss", "step_epoch")
     return {k: [] for k in keys}
 

@@ -84,8 +84,8 @@ def test_verify_lists_exactly_the_bad_files_and_moves_them_only_when_asked(prepa
 
 def test_verify_command_exit_status_follows_strict(prepared, tmp_path):
     _, report = prepared
-    run = lambda *a: subprocess.run([sys.executable, "-m", "helpers", "verify", str(report.dest), "--no-progress", *a],
-                                    capture_output=True, text=True, cwd=ROOT)  # noqa: E731
+    run = lambda *a: run_group([sys.executable, "-m", "helpers", "verify", str(report.dest), "--no-progress", *a],
+                               cwd=ROOT, timeout=300)  # noqa: E731
     lenient, strict = run(), run("--strict")
     assert lenient.returncode == 0 and strict.returncode == 1, strict.stderr
     assert "empty file (0 bytes)" in strict.stdout and "truncated" in strict.stdout

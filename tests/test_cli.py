@@ -1,7 +1,6 @@
 """The command-line front door and scripts/train.py, run as real subprocesses."""
 import os
 import runpy
-import subprocess
 import sys
 from pathlib import Path
 from unittest.mock import patch
@@ -9,12 +8,14 @@ from unittest.mock import patch
 import pytest
 import torch
 
+from helpers.processes import run_group
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args, cwd=ROOT, timeout=600):
     env = {**os.environ, "HELPERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_group([sys.executable, *args], cwd=cwd, env=env, timeout=timeout)
 
 
 def test_every_command_and_script_has_help(capsys):

@@ -1,10 +1,11 @@
 """The rules the package keeps, so that a change that breaks one fails here rather than in review."""
 import ast
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from helpers.processes import run_group
 
 ROOT = Path(__file__).resolve().parents[1]
 MODULES = sorted((ROOT / "helpers").glob("*.py"))
@@ -14,7 +15,7 @@ MAX_LINES = 300
 def modules_loaded_by(statement: str) -> set[str]:
     """The modules a fresh interpreter holds after STATEMENT; a fresh one, so nothing loaded earlier counts."""
     code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = run_group([sys.executable, "-c", code], cwd=ROOT, timeout=120)
     assert result.returncode == 0, result.stderr
     return set(result.stdout.split())
 
