@@ -48,7 +48,7 @@ class Pass:
 
     skipped: SkippedFiles = field(default_factory=SkippedFiles)
     data_seconds: float = 0.0
-    start: float = field(default_factory=time.perf_counter)
+    start: float = field(default_factory=lambda: time.perf_counter())
 
     def result(self, loss_sum: float, correct: int, seen: int, steps: list[float] | None = None) -> EpochResult:
         """The pass's metrics, averaged over the SEEN images it could read."""
