@@ -113,6 +113,7 @@ def test_unusual_images_load_upright_as_rgb(tmp_path, loader):
         assert size == expected, stem
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_training_skips_bad_files_warns_once_each_and_counts_them(prepared, workers):
     _, report = prepared
@@ -172,6 +173,7 @@ def test_worker_failures_name_the_cause_and_the_fix(how, start_method, cause):
     assert cause in str(exc.value), str(exc.value)
 
 
+@pytest.mark.slow
 def test_training_loop_raises_worker_failures_with_the_fix(sample_dir):
     from helpers.loaders import Loaders
     from helpers.transforms import build_pipeline

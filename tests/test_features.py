@@ -16,6 +16,7 @@ def _config(data, **kw) -> TrainConfig:
                                  pretrained=False, progress=False, checkpoint=None), **kw})
 
 
+@pytest.mark.slow
 def test_cache_is_built_once_then_read_back_and_gives_the_same_training(sample_dir, tmp_path):
     logs = []
     first = fit_cached(_config(sample_dir), tmp_path / "f.pt", log=logs.append)
@@ -26,6 +27,7 @@ def test_cache_is_built_once_then_read_back_and_gives_the_same_training(sample_d
     assert any(line.startswith("Features read from") for line in logs)
 
 
+@pytest.mark.slow
 def test_a_cache_made_with_other_settings_is_not_reused(sample_dir, tmp_path):
     fit_cached(_config(sample_dir, epochs=1), tmp_path / "f.pt", log=lambda _: None)
     logs = []
@@ -78,6 +80,7 @@ def test_why_not_cache_finds_moving_features_only_where_a_cache_would_be_wrong(s
     assert rows[0]["change"] == 0.0 and rows[1]["change"] > 0.01 and rows[2]["change"] > 0.001
 
 
+@pytest.mark.slow
 def test_a_truncated_cache_file_is_rebuilt_with_a_message(sample_dir, tmp_path):
     cache = tmp_path / "f.pt"
     fit_cached(_config(sample_dir, epochs=1), cache, log=lambda _: None)

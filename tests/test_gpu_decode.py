@@ -88,6 +88,7 @@ def test_bytes_to_move_compares_what_workers_send_with_decoded_pixels(files):
     assert decoded_kb == pytest.approx(3 * SIZE * SIZE / 1e3)
 
 
+@pytest.mark.slow
 def test_training_on_the_gpu_pipeline_runs_on_a_cpu_and_learns_what_fast_learns(sample_dir):
     """The registry's gpu pipeline trains like any other; on a CPU it decodes there, to the same pixels as `fast`."""
     from helpers.train import TrainConfig, fit

@@ -65,6 +65,7 @@ def test_evaluation_runs_in_eval_mode_and_is_repeatable(setup):
     assert not model.head.training
 
 
+@pytest.mark.slow
 def test_fit_learns_the_sample_classes(sample_dir, tmp_path):
     cfg = TrainConfig(data=str(sample_dir), epochs=3, num_workers=0, batch_size=4, image_size=64,
                       checkpoint=None, pretrained=False, progress=False, val_fraction=0.25)
@@ -75,6 +76,7 @@ def test_fit_learns_the_sample_classes(sample_dir, tmp_path):
     assert history["step_epoch"][-1] == pytest.approx(3.0)
 
 
+@pytest.mark.slow
 def test_checkpoint_resume_runs_only_the_missing_epochs(sample_dir, tmp_path):
     ckpt = tmp_path / "ck.pt"
     cfg = TrainConfig(data=str(sample_dir), epochs=1, num_workers=0, batch_size=6, image_size=48,
@@ -89,6 +91,7 @@ def test_checkpoint_resume_runs_only_the_missing_epochs(sample_dir, tmp_path):
     assert not (tmp_path / "ck.pt.tmp").exists()
 
 
+@pytest.mark.slow
 def test_resumed_run_matches_an_unbroken_one(sample_dir, tmp_path):
     base = dict(data=str(sample_dir), num_workers=0, batch_size=6, image_size=48, pretrained=False, progress=False)
     quiet = lambda *_: None  # noqa: E731
