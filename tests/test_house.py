@@ -1,5 +1,6 @@
 """The rules the package keeps, so that a change that breaks one fails here rather than in review."""
 import ast
+import os
 import sys
 from pathlib import Path
 
@@ -44,3 +45,12 @@ def test_no_private_name_is_imported_across_modules():
             if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("helpers")):
                 crossings += [f"{path.name}: {alias.name}" for alias in node.names if alias.name.startswith("_")]
     assert crossings == []
+
+
+def test_the_data_and_notebook_folders_follow_their_environment_variables(tmp_path):
+    """An installed package must not write into site-packages: both folders can be pointed elsewhere."""
+    code = "from helpers.samples import sample_dir; from helpers.notebooks import NOTEBOOK_DIR; print(sample_dir(), NOTEBOOK_DIR)"
+    env = {**os.environ, "HELPERS_DATA_DIR": str(tmp_path / "d"), "HELPERS_NOTEBOOK_DIR": str(tmp_path / "nb")}
+    result = run_group([sys.executable, "-c", code], cwd=ROOT, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(tmp_path / "d" / "sample"), str(tmp_path / "nb")]
