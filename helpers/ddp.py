@@ -98,7 +98,7 @@ def _from_rank0(make: Callable[[], T], rank: Rank) -> T:
     if rank.main:
         try:
             box[0] = make()
-        except CourseError as exc:
+        except (CourseError, OSError) as exc:
             box[0] = exc
     dist.broadcast_object_list(box, src=0)
     if isinstance(box[0], BaseException):
