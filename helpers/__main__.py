@@ -5,13 +5,16 @@ import argparse
 import multiprocessing
 import sys
 
-from .data import DEFAULT_SAMPLE_DIR, DataError
-from .train import add_arguments as add_train_arguments
-from .train import run as train_from_args
+from . import options
+from .cli import Parser, add_train_arguments, boundary, train_command
+from .config import START_METHODS, add_config_arguments, config_from_args
+from .epoch_times import SETUPS
+from .prepare import MODES
+from .transforms import PIPELINES
 
 
 def _sample_data(args: argparse.Namespace) -> int:
-    from .data import make_sample_data
+    from .samples import make_sample_data
 
     index = make_sample_data(args.dir, per_class=args.per_class, seed=args.seed)
     print(f"{len(index.samples)} images in {args.dir} ({', '.join(index.classes)}), seed {args.seed}")
@@ -19,10 +22,12 @@ def _sample_data(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .data import ensure_sample_data
-    from .timing import bench, explain, report, write_csv
+    from .bench import bench, report
+    from .breakdown import explain
+    from .samples import data_or_sample
+    from .tables import write_csv
 
-    data = args.data or ensure_sample_data(DEFAULT_SAMPLE_DIR)
+    data = data_or_sample(args.data)
     result = bench(data, args.workers, pipelines=args.pipeline, models=args.model, image_size=args.image_size,
                    batch_size=args.batch_size, batches=args.batches, repeats=args.repeats, device=args.device,
                    start_method=args.start_method, progress=not args.no_progress)
@@ -45,21 +50,20 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _epochs(args: argparse.Namespace) -> int:
-    from .data import ensure_sample_data
-    from .epoch_times import BLOG, CORRECTED, TABLE_COLUMNS, epoch_table
-    from .timing import format_table, machine_summary, write_rows
+    from .epoch_times import SETUPS, TABLE_COLUMNS, epoch_table
+    from .measure import machine_summary
+    from .samples import data_or_sample
+    from .tables import format_table, write_rows
 
-    setups = {s.label: s for s in (BLOG, *CORRECTED)}
-    chosen = [setups[name] for name in args.setup] if args.setup else list(setups.values())
-    data = args.data or ensure_sample_data(DEFAULT_SAMPLE_DIR)
+    data = data_or_sample(args.data)
     machine = machine_summary()
     print(f"One epoch per setting on {machine}")
-    rows = epoch_table(data, chosen, args.workers, device=args.device, seed=args.seed)
+    rows = epoch_table(data, [SETUPS[name] for name in args.setup], args.workers, device=args.device, seed=args.seed)
     print(format_table(rows, TABLE_COLUMNS))
-    if args.csv:
+    if args.csv and rows:
         write_rows(rows, args.csv)
         print(f"CSV written to {args.csv}")
-    if args.plot:
+    if args.plot and rows:
         from .plots import plot_epoch_times
         plot_epoch_times(rows, f"The blog's experiment by num_workers: {machine}").savefig(
             args.plot, dpi=110, bbox_inches="tight")
@@ -68,13 +72,12 @@ def _epochs(args: argparse.Namespace) -> int:
 
 
 def _run_notebooks(args: argparse.Namespace) -> int:
-    from .notebooks import NotebookFailed, run_notebooks, summary
+    from .data import index_image_folder
+    from .notebooks import run_notebooks, summary
 
-    try:
-        runs = run_notebooks(args.profile, args.out, data=args.data)
-    except NotebookFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    if args.data:
+        index_image_folder(args.data)  # a folder the lessons cannot use fails here, not in the first notebook
+    runs = run_notebooks(args.profile, args.out, data=args.data)
     print(summary(runs, args.out))
     return 0
 
@@ -102,8 +105,7 @@ def _ddp(args: argparse.Namespace) -> int:
 
 def _cached(args: argparse.Namespace) -> int:
     from .features import COMPARE_COLUMNS, compare, fit_cached
-    from .timing import format_table
-    from .train import config_from_args
+    from .tables import format_table
 
     config = config_from_args(args)
     if not args.compare:
@@ -120,24 +122,24 @@ def _lab(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__)
+    parser = Parser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("sample-data", help="write the generated cats-vs-dogs ImageFolder",
                        description="Write a deterministic ImageFolder of drawn cat and dog JPEGs (DIR/cat, DIR/dog).")
     p.add_argument("dir", help="where to write it")
-    p.add_argument("--per-class", type=int, default=100, help="images per class (default 100)")
-    p.add_argument("--seed", type=int, default=0, help="the same seed gives byte-identical files")
+    p.add_argument("--per-class", type=options.positive_int, default=100, help="images per class (default 100)")
+    p.add_argument("--seed", type=options.count, default=0, help="the same seed gives byte-identical files")
     p.set_defaults(func=_sample_data)
 
     p = sub.add_parser("train", help="train the frozen ResNet18 (the same options as scripts/train.py)",
                        description="Train the frozen ResNet18 on an ImageFolder, one line per epoch.")
-    add_train_arguments(p).set_defaults(func=train_from_args)
+    add_train_arguments(p).set_defaults(func=train_command)
 
     p = sub.add_parser("cached", help="train the head on cached backbone features (the same options as train)",
                        description="Run the frozen backbone once per image (validation transform, so no augmentation) "
                                    "and train the head on the stored features; --compare also trains from images.")
-    add_train_arguments(p)
+    add_config_arguments(p)
     p.add_argument("--cache", default="runs/features.pt", help="feature file, reused while files and settings match")
     p.add_argument("--compare", action="store_true", help="train from images too and print both epoch times")
     p.set_defaults(func=_cached)
@@ -151,18 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Sweep num_workers; print images/s (median, min, max over repeats), worker start-up, "
                                    "data-wait share, the CPU ceiling, and a recommendation.")
     p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
-    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2, 4])
-    p.add_argument("--pipeline", nargs="+", default=["blog", "fast"], choices=("blog", "standard", "fast", "gpu"),
+    p.add_argument("--workers", type=options.worker_count, nargs="+", default=[0, 1, 2, 4],
+                   help="num_workers values to time (default 0 1 2 4)")
+    p.add_argument("--pipeline", nargs="+", default=["blog", "fast"], choices=tuple(PIPELINES),
                    help="gpu: workers read JPEG bytes, nvjpeg decodes on the GPU (skipped without CUDA)")
     p.add_argument("--model", nargs="+", default=["none"], choices=("none", "resnet18"),
                    help="none: the loader alone; resnet18: the loader feeding the frozen ResNet18's training step")
-    p.add_argument("--image-size", type=int, default=512, help="default 512, the blog's")
-    p.add_argument("--batch-size", type=int, default=None, help="default: 4 for blog (the post's), 32 or 256 (GPU) for fast")
-    p.add_argument("--batches", type=int, default=20,
+    p.add_argument("--image-size", type=options.positive_int, default=512, help="default 512, the blog's")
+    p.add_argument("--batch-size", type=options.positive_int, default=None,
+                   help="default: 4 for blog (the post's), 32 or 256 (GPU) for fast")
+    p.add_argument("--batches", type=options.positive_int, default=20,
                    help="timed batches per repeat, after a warm-up (loader-only: at least 16 x num_workers)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--start-method", choices=("fork", "spawn", "forkserver"), default=None)
+    p.add_argument("--repeats", type=options.positive_int, default=3)
+    p.add_argument("--device", type=options.device_name, default="auto", help="auto, cpu or cuda")
+    p.add_argument("--start-method", choices=START_METHODS, default=None)
     p.add_argument("--csv", default=None, help="write one row per setting to this CSV")
     p.add_argument("--plot", default=None, help="save a PNG of images/s against num_workers")
     p.add_argument("--breakdown", action="store_true",
@@ -175,11 +179,12 @@ def build_parser() -> argparse.ArgumentParser:
                                    "ResNet18 per setup and num_workers: the blog's setup (512 px, batch 4) and the "
                                    "corrected ones (224 px, fast or gpu, batch 4 or 256).")
     p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
-    p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2, 4, 8, 12, 16])
-    p.add_argument("--setup", nargs="+", default=None,
-                   help="labels such as 'blog 512px b4' or 'fast 224px b256'; default: all five")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=options.worker_count, nargs="+", default=[0, 1, 2, 4, 8, 12, 16],
+                   help="num_workers values (default 0 1 2 4 8 12 16, the blog's question on a 16-core machine)")
+    p.add_argument("--setup", nargs="+", default=list(SETUPS), choices=tuple(SETUPS),
+                   help="which setups, by label (default: all five)")
+    p.add_argument("--device", type=options.device_name, default="auto", help="auto, cpu or cuda")
+    p.add_argument("--seed", type=options.count, default=0)
     p.add_argument("--csv", default=None, help="write one row per setting to this CSV")
     p.add_argument("--plot", default=None, help="save a PNG of epoch time and data wait against num_workers")
     p.set_defaults(func=_epochs)
@@ -200,7 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "left out (Thumbs.db, files without a class) is listed with the reason.")
     p.add_argument("src", help="the unpacked download (or the folder that holds it)")
     p.add_argument("dest", help="a new or empty folder for the ImageFolder")
-    p.add_argument("--mode", choices=("copy", "symlink", "hardlink"), default="copy",
+    p.add_argument("--mode", choices=tuple(MODES), default="copy",
                    help="copy (default, works everywhere), symlink or hardlink (no extra space)")
     p.set_defaults(func=_prepare)
 
@@ -210,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("dir", help="the folder to check (an ImageFolder, or a raw download)")
     p.add_argument("--quarantine", default=None, help="move bad files here, keeping their sub-folders")
     p.add_argument("--strict", action="store_true", help="exit with status 1 when any file is bad")
-    p.add_argument("--workers", type=int, default=2, help="processes decoding in parallel (default 2)")
+    p.add_argument("--workers", type=options.worker_count, default=2, help="processes decoding in parallel (default 2)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_verify)
 
@@ -228,11 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown and args.command not in ("lab", "ddp"):  # those two pass every further option on
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.passed_on = unknown
-    try:
-        return args.func(args)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    return boundary(lambda: args.func(args))
 
 
 if __name__ == "__main__":

@@ -8,9 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be resumed from, with the file and the fix in the message."""
+from .errors import CheckpointError
 
 
 def save_checkpoint(path: str | Path, *, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,

@@ -1,27 +1,20 @@
-"""Where images come from: the generated sample set, the ImageFolder layout, and a dataset that survives bad files."""
+"""Where images come from: the ImageFolder layout, and a dataset and collate that survive bad files."""
 from __future__ import annotations
 
-import io
-import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageOps, UnidentifiedImageError
-from torch.utils.data import Dataset
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch.utils.data import Dataset, default_collate
+from torchvision.io import ImageReadMode, decode_image, read_file
+from torchvision.transforms.functional import pil_to_tensor
+
+from .errors import GET_DATA_HINT, DataError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-SAMPLE_CLASSES = ("cat", "dog")
-DEFAULT_SAMPLE_DIR = Path(__file__).resolve().parents[1] / "data" / "sample"
-GET_DATA_HINT = (
-    "Make the built-in sample set with `python -m helpers sample-data data/sample`, "
-    "or see data/README.md for the real cats-vs-dogs data."
-)
-
-
-class DataError(ValueError):
-    """A data folder the course cannot use, with the reason and the fix in the message."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +73,15 @@ def load_rgb(path: str) -> Image.Image:
         img.load()
         img = ImageOps.exif_transpose(img)
         return img.convert("RGB") if img.mode != "RGB" else img.copy()
+
+
+def load_uint8(path: str) -> torch.Tensor:
+    """Decode straight to an upright uint8 CHW tensor with libjpeg-turbo, skipping PIL; PIL only for what it cannot do."""
+    try:
+        image = decode_image(read_file(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
+    except RuntimeError:  # a format torchvision does not decode (BMP, TIFF), or a broken file: PIL says which
+        return pil_to_tensor(load_rgb(path))
+    return image[0] if image.ndim == 4 else image  # an animated GIF: its first frame
 
 
 def failure_reason(path: str | Path, exc: BaseException) -> str:
@@ -146,96 +148,44 @@ class ImageDataset(Dataset):
         return image, sample.label
 
 
-# --- the generated sample set -------------------------------------------------------------------
+class Batch(list):
+    """[images, labels] plus the files left out of it; a list subclass keeps `skipped` through pin_memory and workers."""
 
-def _draw_animal(rng: np.random.Generator, kind: str, width: int, height: int) -> Image.Image:
-    """A textured scene with a cat-like (warm, pointed ears, slit eyes) or dog-like (cool, floppy ears, snout) face."""
-    warm = kind == "cat"
-    # Background: a smooth gradient plus fine noise, so JPEG sizes resemble photos (tens of KB).
-    base = np.array([rng.uniform(150, 230), rng.uniform(120, 190), rng.uniform(60, 130)]) if warm else \
-        np.array([rng.uniform(60, 130), rng.uniform(110, 170), rng.uniform(150, 230)])
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    angle = rng.uniform(0, 2 * math.pi)
-    ramp = (np.cos(angle) * xx / width + np.sin(angle) * yy / height)[..., None] * rng.uniform(30, 70)
-    noise = rng.normal(0, rng.uniform(10, 22), size=(height, width, 3))
-    pixels = np.clip(base + ramp + noise, 0, 255).astype(np.uint8)
-    img = Image.fromarray(pixels, "RGB")
-    draw = ImageDraw.Draw(img)
-
-    # Clutter that both classes share, so colour alone is not the whole story.
-    for _ in range(int(rng.integers(3, 8))):
-        x0, y0 = rng.uniform(0, width), rng.uniform(0, height)
-        r = rng.uniform(10, 50)
-        shade = tuple(int(v) for v in rng.integers(40, 220, size=3))
-        draw.rectangle([x0, y0, x0 + r * 1.5, y0 + r], fill=shade)
-
-    cx, cy = rng.uniform(0.35, 0.65) * width, rng.uniform(0.4, 0.65) * height
-    r = rng.uniform(0.18, 0.28) * min(width, height)
-    fur = (tuple(int(v) for v in rng.integers(170, 250, size=1).repeat(3) * np.array([1.0, 0.62, 0.3]))
-           if warm else tuple(int(v) for v in rng.integers(90, 160, size=1).repeat(3) * np.array([0.75, 0.6, 0.5])))
-    dark = (40, 30, 20)
-    if warm:  # pointed ears above the head
-        for side in (-1, 1):
-            ex = cx + side * r * 0.6
-            draw.polygon([(ex - r * 0.35, cy - r * 0.6), (ex + r * 0.35, cy - r * 0.6), (ex + side * r * 0.1, cy - r * 1.45)],
-                         fill=fur)
-    else:  # floppy ears hanging at the sides
-        for side in (-1, 1):
-            ex = cx + side * r * 0.95
-            draw.ellipse([ex - r * 0.3, cy - r * 0.5, ex + r * 0.3, cy + r * 0.7], fill=tuple(int(v * 0.6) for v in fur))
-    draw.ellipse([cx - r, cy - r * 0.9, cx + r, cy + r * 0.9], fill=fur)
-    for side in (-1, 1):
-        ex, ey = cx + side * r * 0.4, cy - r * 0.15
-        if warm:
-            draw.ellipse([ex - r * 0.16, ey - r * 0.12, ex + r * 0.16, ey + r * 0.12], fill=(120, 200, 60))
-            draw.ellipse([ex - r * 0.04, ey - r * 0.12, ex + r * 0.04, ey + r * 0.12], fill=dark)
-        else:
-            draw.ellipse([ex - r * 0.1, ey - r * 0.1, ex + r * 0.1, ey + r * 0.1], fill=dark)
-    if warm:  # whiskers
-        for side in (-1, 1):
-            for k in (-1, 0, 1):
-                draw.line([(cx + side * r * 0.2, cy + r * 0.3), (cx + side * r * 1.1, cy + r * (0.2 + 0.15 * k))],
-                          fill=(250, 250, 250), width=2)
-    else:  # a long snout with a big nose
-        draw.ellipse([cx - r * 0.4, cy + r * 0.1, cx + r * 0.4, cy + r * 0.75], fill=tuple(min(255, int(v * 1.2)) for v in fur))
-        draw.ellipse([cx - r * 0.15, cy + r * 0.15, cx + r * 0.15, cy + r * 0.38], fill=dark)
-    return img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.4, 1.2))))
+    skipped: tuple[Unreadable, ...] = ()
 
 
-def sample_image_bytes(kind: str, index: int, seed: int = 0) -> bytes:
-    """One deterministic JPEG: the same (kind, index, seed) always gives the same bytes."""
-    rng = np.random.default_rng([seed, SAMPLE_CLASSES.index(kind), index])
-    width, height = int(rng.integers(300, 501)), int(rng.integers(280, 481))
-    buffer = io.BytesIO()
-    _draw_animal(rng, kind, width, height).save(buffer, format="JPEG", quality=int(rng.integers(80, 93)))
-    return buffer.getvalue()
+def collate_skipping_bad(batch: list, collate: Callable[[list], list] = default_collate) -> Batch:
+    """COLLATE after dropping the samples the dataset could not read; empty when every one was unreadable."""
+    kept = [item for item in batch if not isinstance(item, Unreadable)]
+    out = Batch(collate(kept) if kept else [])
+    out.skipped = tuple(item for item in batch if isinstance(item, Unreadable))
+    return out
 
 
-def make_sample_data(root: str | Path, per_class: int = 100, seed: int = 0, progress: bool = True) -> ImageFolderIndex:
-    """Write a cats-vs-dogs-shaped ImageFolder so every lesson runs without a download."""
-    from tqdm.auto import tqdm
+class SkippedFiles:
+    """The unreadable files one pass met: each named in one warning, in the main process, so a notebook shows it."""
 
-    root = Path(root)
-    jobs = [(kind, i) for kind in SAMPLE_CLASSES for i in range(per_class)]
-    for kind, i in tqdm(jobs, desc=f"sample data -> {root}", disable=not progress, unit="img"):
-        path = root / kind / f"{kind}.{i}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        data = sample_image_bytes(kind, i, seed)
-        if not path.exists() or path.read_bytes() != data:
-            tmp = path.with_suffix(".jpg.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
-    return index_image_folder(root)
+    warned: set[str] = set()  # files already named in this process: warned about once, not every epoch
 
+    def __init__(self) -> None:
+        self.reasons: dict[str, str] = {}
 
-def ensure_sample_data(root: str | Path, per_class: int = 100, seed: int = 0) -> Path:
-    """Return ROOT, generating the sample set there first if it holds no images yet."""
-    root = Path(root)
-    try:
-        index = index_image_folder(root)
-        if len(index.samples) >= 2 * per_class:
-            return root
-    except DataError:
-        pass
-    make_sample_data(root, per_class=per_class, seed=seed)
-    return root
+    def note(self, batch: Batch) -> bool:
+        """Record BATCH's skipped files; False when it holds no image at all."""
+        for bad in getattr(batch, "skipped", ()):
+            if bad.path in self.reasons:
+                continue
+            self.reasons[bad.path] = bad.reason
+            if bad.path not in self.warned:
+                self.warned.add(bad.path)
+                warnings.warn(f"Skipped {bad.path}: {bad.reason}. `python -m helpers verify DIR --quarantine "
+                              f"DIR-bad` lists every bad file and moves them out.", stacklevel=2)
+        return len(batch) > 0
+
+    def __len__(self) -> int:
+        return len(self.reasons)
+
+    @classmethod
+    def forget_warnings(cls) -> None:
+        """Warn again about files already named (a new run, or a test that must not depend on the ones before)."""
+        cls.warned.clear()

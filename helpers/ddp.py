@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterator, TypeVar
@@ -28,13 +27,16 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data import DEFAULT_SAMPLE_DIR, DataError, ensure_sample_data
-from .loaders import Loaders, build_loaders, make_loader, reseed, resolve_device
-from .model import FrozenResNet18, build_model
-from .train import (EpochResult, TrainConfig, _refuse_bad_files, add_arguments, config_from_args, empty_history, evaluate, log_epoch,
-                    record_epoch, train_one_epoch)
-from .workers import WorkerFailure
+from .checkpoint import save_checkpoint
+from .cli import Parser, add_train_arguments, boundary, save_plot
+from .config import TrainConfig, config_from_args
+from .errors import CourseError
+from .loaders import Loaders, make_loader, resolve_device
+from .loop import EpochHooks, EpochResult, model_and_optimizer, resume_point, run_epochs
+from .processes import run_group
+from .samples import data_or_sample
+from .train import loaders_for
+from .verify import refuse_bad_files
 
 T = TypeVar("T")
 DESCRIPTION = """Train the frozen ResNet18 on an ImageFolder with DistributedDataParallel, one process per rank.
@@ -96,7 +98,7 @@ def _from_rank0(make: Callable[[], T], rank: Rank) -> T:
     if rank.main:
         try:
             box[0] = make()
-        except (DataError, CheckpointError) as exc:
+        except (CourseError, OSError) as exc:
             box[0] = exc
     dist.broadcast_object_list(box, src=0)
     if isinstance(box[0], BaseException):
@@ -104,20 +106,18 @@ def _from_rank0(make: Callable[[], T], rank: Rank) -> T:
     return box[0]
 
 
-def _shard_loaders(config: TrainConfig, data: str | Path, device: torch.device, rank: Rank) -> Loaders:
-    """build_loaders' split and pipelines; training dealt out by a DistributedSampler, validation cut into unpadded
+def _shard_loaders(config: TrainConfig, device: torch.device, rank: Rank) -> Loaders:
+    """fit()'s split and pipelines; training dealt out by a DistributedSampler, validation cut into unpadded
     shards so the summed validation metrics count every image exactly once."""
-    common = dict(num_workers=config.num_workers, device=device, seed=config.seed,
+    split = loaders_for(config, device)
+    common = dict(num_workers=config.num_workers, device=device, seed=config.seed, batch_size=config.batch_size,
                   persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
-                  start_method=config.start_method, timeout=config.timeout)
-    split = build_loaders(data, pipeline=config.pipeline, image_size=config.image_size, batch_size=config.batch_size,
-                          val_fraction=config.val_fraction, **common)
+                  start_method=config.start_method, timeout=config.timeout, collate_fn=split.pipeline.collate)
     train_set, val_set = split.train.dataset, split.val.dataset
     sampler = DistributedSampler(train_set, num_replicas=rank.world, rank=rank.rank, shuffle=True, seed=config.seed,
                                  drop_last=False)
-    train = make_loader(train_set, batch_size=config.batch_size, sampler=sampler, **common)
-    val = make_loader(val_set, batch_size=config.batch_size, sampler=range(rank.rank, len(val_set), rank.world),
-                      **common)
+    train = make_loader(train_set, sampler=sampler, **common)
+    val = make_loader(val_set, sampler=range(rank.rank, len(val_set), rank.world), **common)
     return replace(split, train=train, val=val)
 
 
@@ -128,8 +128,8 @@ def _summed(result: EpochResult, device: torch.device) -> EpochResult:
     dist.all_reduce(totals)
     loss_sum, correct, images, skipped = totals.tolist()
     images = round(images)
-    return EpochResult(loss_sum / max(1, images), 100.0 * correct / max(1, images), images, result.seconds,
-                       result.step_losses, round(skipped))
+    return replace(result, loss=loss_sum / max(1, images), accuracy=100.0 * correct / max(1, images), images=images,
+                   skipped=round(skipped))
 
 
 class _SampleLog:
@@ -148,29 +148,6 @@ class _SampleLog:
                                          "epochs": self.epochs}, indent=1))
 
 
-def _resume(config: TrainConfig, model: FrozenResNet18, optimizer: torch.optim.Optimizer, rank: Rank,
-            log: Callable[[str], None]) -> tuple[int, dict[str, list]]:
-    """Rank 0 reads the checkpoint into MODEL (DDP then copies it to the others) and sends the optimizer state and
-    history on, so the other machines need no copy of the file."""
-    ckpt = Path(config.checkpoint) if config.checkpoint else None
-
-    def read() -> dict | None:
-        if not (config.resume and ckpt is not None and ckpt.exists()):
-            return None
-        state = load_checkpoint(ckpt, model, optimizer)
-        return {k: state[k] for k in ("epoch", "history", "optimizer_state_dict")}
-
-    state = _from_rank0(read, rank)
-    if state is None:
-        if config.resume:
-            log(f"No checkpoint at {ckpt}; starting from epoch 1.")
-        return 1, empty_history()
-    if not rank.main:
-        optimizer.load_state_dict(state["optimizer_state_dict"])
-    log(f"Resumed from {ckpt} after epoch {state['epoch']}.")
-    return state["epoch"] + 1, state["history"]
-
-
 def _describe(config: TrainConfig, loaders: Loaders, device: torch.device, rank: Rank) -> str:
     """The run's first log line: what is per rank, what is global, and how many images padding repeats."""
     sampler: DistributedSampler = loaders.train.sampler
@@ -187,53 +164,44 @@ def _train(config: TrainConfig, rank: Rank, device: torch.device, samples: _Samp
     log = print if rank.main else (lambda *_: None)
     torch.manual_seed(config.seed)
     with _local_rank0_first(rank):
-        data = config.data or ensure_sample_data(DEFAULT_SAMPLE_DIR)
-    loaders = _shard_loaders(config, data, device, rank)
+        config = replace(config, data=str(data_or_sample(config.data)))
+    loaders = _shard_loaders(config, device, rank)
     if config.strict_data:
-        _from_rank0(lambda: _refuse_bad_files(loaders, config.num_workers), rank)
-    model = build_model(len(loaders.classes), pretrained=config.pretrained and rank.main).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.head.parameters(), lr=config.lr)
-    first_epoch, history = _resume(config, model, optimizer, rank, log)
+        _from_rank0(lambda: refuse_bad_files([*loaders.train.dataset.samples, *loaders.val.dataset.samples],
+                                             config.num_workers), rank)
+    model, optimizer = model_and_optimizer(len(loaders.classes), device, config.lr, config.pretrained and rank.main)
+    first_epoch, history = resume_point(config.checkpoint, config.resume, model, optimizer, log,
+                                        share=lambda read: _from_rank0(read, rank))
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    criterion = nn.CrossEntropyLoss()
     log(_describe(config, loaders, device, rank))
 
-    run = dict(normalize_on_device=loaders.normalize_on_device, max_batches=config.max_batches,
-               progress=config.progress and rank.main)
-    for epoch in range(first_epoch, config.epochs + 1):
-        seed = (config.seed + epoch) * rank.world + rank.rank  # fit()'s seed in a world of one; distinct per rank
-        torch.manual_seed(seed)
-        reseed(loaders.train, seed)
+    def start(epoch: int) -> None:
         loaders.train.sampler.set_epoch(epoch)
         if samples is not None:
             samples.add(epoch, loaders.train, config.max_batches)
-        start = time.perf_counter()
-        with ddp.join():  # a rank whose batch was all unreadable files takes one step fewer without a hang
-            train = train_one_epoch(ddp, loaders.train, criterion, optimizer, device, desc=f"epoch {epoch} train",
-                                    **run)
-        val = evaluate(model, loaders.val, criterion, device, desc=f"epoch {epoch} val", **run)
-        train, val = _summed(train, device), _summed(val, device)
-        seconds = time.perf_counter() - start
-        record_epoch(history, epoch, seconds, train, val)  # step losses: rank 0's own steps, not a mean over ranks
+
+    def end(epoch: int, history: dict[str, list]) -> None:  # step losses: rank 0's own steps, not a mean over ranks
         if rank.main and config.checkpoint:
             save_checkpoint(config.checkpoint, epoch=epoch, model=ddp.module, optimizer=optimizer, history=history,
                             config={**asdict(config), "world_size": rank.world})
         dist.barrier()
-        log_epoch(log, epoch, config.epochs, seconds, train, val)
-    if first_epoch > config.epochs:
-        log(f"Nothing to do: the checkpoint already holds {first_epoch - 1} of {config.epochs} epochs.")
-    return history
+
+    hooks = EpochHooks(seed_of=lambda epoch: (config.seed + epoch) * rank.world + rank.rank,  # fit()'s in a world of 1
+                       start=start, train_context=ddp.join,  # join: a rank with one step fewer does not hang the rest
+                       combine=lambda result: _summed(result, device), end=end)
+    return run_epochs(model, (loaders.train, loaders.val), nn.CrossEntropyLoss(), optimizer, device,
+                      epochs=config.epochs, first_epoch=first_epoch, history=history, train_model=ddp,
+                      to_input=loaders.pipeline.to_model_input, max_batches=config.max_batches,
+                      progress=config.progress and rank.main, log=log, hooks=hooks)
 
 
-def launch(nproc: int, argv: list[str], timeout: float | None = None,
+def launch(nproc: int, argv: list[str], timeout: float = 600,
            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run this trainer under torchrun on this machine with NPROC ranks, as a notebook or a test does."""
+    """Run this trainer under torchrun on this machine with NPROC ranks, as a notebook does; killed whole on TIMEOUT."""
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                "-m", "helpers", "ddp", *argv]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_group(command, env=env, timeout=timeout)
 
 
 def shard_summary(prefix: str | Path) -> list[dict]:
@@ -249,28 +217,28 @@ def shard_summary(prefix: str | Path) -> list[dict]:
 
 def build_parser() -> argparse.ArgumentParser:
     """scripts/train.py's options, plus the one diagnostic that only makes sense with several ranks."""
-    parser = add_arguments(argparse.ArgumentParser(description=DESCRIPTION))
+    parser = add_train_arguments(Parser(description=DESCRIPTION))
     parser.add_argument("--record-samples", metavar="PREFIX", default=None,
                         help="diagnostic: each rank writes the files it trained on, per epoch, to PREFIX.rankR.json")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Train as one rank of a torchrun job (or alone); errors about data, checkpoints or workers exit 2 with a message."""
+    """Train as one rank of a torchrun job (or alone); a course error is one line (naming the rank) and exit 2."""
     args = build_parser().parse_args(argv)
-    config = config_from_args(args)
     rank = _rank_from_env()
-    try:
-        device = _start(rank, resolve_device(config.device))
-        history = _train(config, rank, device, _SampleLog(args.record_samples, rank) if args.record_samples else None)
-    except (DataError, CheckpointError, WorkerFailure) as exc:
-        print(f"{f'{rank} ' if rank.world > 1 else ''}error: {exc}", file=sys.stderr)
-        return 2
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
-    if args.plot and history["epoch"] and rank.main:
-        from .plots import plot_history
-        plot_history(history).savefig(args.plot, dpi=100, bbox_inches="tight")
-        print(f"Loss curves saved to {args.plot}")
-    return 0
+
+    def run() -> int:
+        config = config_from_args(args)
+        try:
+            device = _start(rank, resolve_device(config.device))
+            history = _train(config, rank, device, _SampleLog(args.record_samples, rank) if args.record_samples
+                             else None)
+        finally:
+            if dist.is_initialized():
+                dist.destroy_process_group()
+        if rank.main:
+            save_plot(history, args.plot)
+        return 0
+
+    return boundary(run, prefix=f"{rank} " if rank.world > 1 else "")

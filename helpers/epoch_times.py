@@ -2,7 +2,7 @@
 
 The blog printed one epoch time per num_workers and never showed the table. Here each row is one epoch (the
 training pass and the validation pass, worker start-up included, as the blog timed it) with a fresh model, and
-beside the time the share of it the training loop spent waiting in `next(loader)`.
+beside the time the share of it the training loop spent waiting in `next(loader)` (helpers.loop counts it).
 """
 from __future__ import annotations
 
@@ -15,12 +15,8 @@ import torch
 from torch import nn
 
 from .data import ImageFolderIndex, index_image_folder
-from .gpu_decode import DeviceDecode, collate_encoded, encoded_loader
-from .loaders import Batch, collate_skipping_bad, make_loader, resolve_device
-from .model import build_model
-from .splits import split_datasets
-from .transforms import Pipeline, build_pipeline
-from .train import evaluate, train_one_epoch
+from .loaders import build_loaders, resolve_device
+from .loop import evaluate, model_and_optimizer, train_one_epoch
 
 
 @dataclass(frozen=True)
@@ -38,6 +34,7 @@ class Setup:
 
 BLOG = Setup("blog", 512, 4)
 CORRECTED = (Setup("fast", 224, 4), Setup("gpu", 224, 4), Setup("fast", 224, 256), Setup("gpu", 224, 256))
+SETUPS = {setup.label: setup for setup in (BLOG, *CORRECTED)}
 TABLE_COLUMNS = (
     ("setup", "setup", "s"),
     ("num_workers", "workers", "d"),
@@ -49,59 +46,18 @@ TABLE_COLUMNS = (
 )
 
 
-class WaitClock:
-    """A loader wrapper that adds up the seconds spent in next(loader), and finishes each batch on the device."""
-
-    def __init__(self, loader, finish: Callable[[Batch], tuple] | None = None) -> None:
-        self.loader, self.finish, self.waited = loader, finish, 0.0
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        it = iter(self.loader)
-        while True:
-            start = time.perf_counter()
-            batch = next(it, None)
-            self.waited += time.perf_counter() - start
-            if batch is None:
-                return
-            if self.finish is not None and len(batch):
-                finished = Batch(self.finish(batch))
-                finished.skipped = batch.skipped
-                batch = finished
-            yield batch
-
-
-def _pipelines(setup: Setup) -> tuple[Pipeline, Pipeline, Callable, bool]:
-    """Train and validation pipelines, the collate function, and whether batches arrive as uint8."""
-    if setup.pipeline == "gpu":
-        read = Pipeline("gpu", (("read JPEG bytes", encoded_loader(setup.image_size)),), normalize_on_device=True)
-        return read, read, collate_encoded, True
-    train = build_pipeline(setup.pipeline, setup.image_size, train=True)
-    return train, build_pipeline(setup.pipeline, setup.image_size, train=False), collate_skipping_bad, \
-        train.normalize_on_device
-
-
 def one_epoch(index: ImageFolderIndex, setup: Setup, num_workers: int, device: torch.device, *, seed: int = 0,
               val_fraction: float = 0.2, max_batches: int | None = None) -> dict:
     """One epoch (train, then validation) of the frozen ResNet18 with fresh, non-persistent loaders, as the blog ran it."""
     torch.manual_seed(seed)
-    train_pipe, val_pipe, collate, uint8 = _pipelines(setup)
-    train_set, val_set = split_datasets(index, train_pipe, val_pipe, val_fraction, seed)
-    common = dict(batch_size=setup.batch_size, num_workers=num_workers, device=device, seed=seed, collate_fn=collate)
-    finish = DeviceDecode(device, setup.image_size) if setup.pipeline == "gpu" else None
-    train_loader = WaitClock(make_loader(train_set, shuffle=True, **common), finish)
-    val_loader = WaitClock(make_loader(val_set, shuffle=False, **common), finish)
-    model = build_model(len(index.classes), pretrained=False).to(device)
-    if device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-3)
+    loaders = build_loaders(index, pipeline=setup.pipeline, image_size=setup.image_size, batch_size=setup.batch_size,
+                            num_workers=num_workers, val_fraction=val_fraction, seed=seed, device=device)
+    model, optimizer = model_and_optimizer(len(index.classes), device, lr=1e-3, pretrained=False)
     criterion = nn.CrossEntropyLoss()
-    run = dict(normalize_on_device=uint8, max_batches=max_batches, progress=False)
+    run = dict(to_input=loaders.pipeline.to_model_input, max_batches=max_batches, progress=False)
     start = time.perf_counter()
-    train = train_one_epoch(model, train_loader, criterion, optimizer, device, **run)
-    val = evaluate(model, val_loader, criterion, device, **run)
+    train = train_one_epoch(model, loaders.train, criterion, optimizer, device, **run)
+    val = evaluate(model, loaders.val, criterion, device, **run)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - start
@@ -109,7 +65,7 @@ def one_epoch(index: ImageFolderIndex, setup: Setup, num_workers: int, device: t
                 batch_size=setup.batch_size, num_workers=num_workers, device=str(device), epoch_s=seconds,
                 train_s=train.seconds, val_s=val.seconds, images=train.images + val.images,
                 images_per_s=(train.images + val.images) / seconds,
-                data_wait_fraction=(train_loader.waited + val_loader.waited) / seconds,
+                data_wait_fraction=(train.data_seconds + val.data_seconds) / seconds,
                 train_loss=train.loss, val_acc=val.accuracy)
 
 

@@ -17,12 +17,15 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .data import DEFAULT_SAMPLE_DIR, ImageFolderIndex, ensure_sample_data, index_image_folder
-from .loaders import SkippedFiles, make_loader, resolve_device
+from .config import TrainConfig
+from .data import ImageFolderIndex, index_image_folder
+from .loaders import make_loader, resolve_device
+from .loop import EpochHooks, Pass, batches, run_epochs
 from .model import FrozenResNet18, build_model
+from .samples import data_or_sample
 from .splits import split_datasets
-from .train import TrainConfig, _batches, empty_history, evaluate, fit, log_epoch, record_epoch, train_one_epoch
-from .transforms import build_pipeline, to_model_input
+from .train import fit
+from .transforms import Pipeline, build_pipeline
 
 CACHE_VERSION = 1
 
@@ -54,16 +57,15 @@ def cache_key(config: TrainConfig, paths: list[str], pretrained: bool) -> str:
 
 
 @torch.inference_mode()
-def extract_features(model: FrozenResNet18, loader: DataLoader, device: torch.device, *, normalize_on_device: bool,
+def extract_features(model: FrozenResNet18, loader: DataLoader, device: torch.device, *, pipeline: Pipeline,
                      progress: bool = True, desc: str = "features") -> Features:
     """The backbone's output for every image the loader yields, in order; unreadable files are skipped and named."""
     model.eval()
-    feats, labels, skipped = [], [], SkippedFiles()
-    for _, (images, targets) in _batches(loader, None, desc, progress, skipped):
-        images = to_model_input(images, device, normalize_on_device, channels_last=device.type == "cuda")
-        feats.append(model.backbone(images).float().cpu())
+    feats, labels, seen = [], [], Pass()
+    for _, (images, targets) in batches(loader, seen, desc=desc, progress=progress):
+        feats.append(model.backbone(pipeline.to_model_input(images, device)).float().cpu())
         labels.append(targets)
-    bad = set(skipped.reasons)
+    bad = set(seen.skipped.reasons)
     paths = [s.path for s in loader.dataset.samples if s.path not in bad]
     return Features(torch.cat(feats), torch.cat(labels), paths)
 
@@ -73,15 +75,15 @@ def _split_loaders(config: TrainConfig, index: ImageFolderIndex, device: torch.d
     pipe = build_pipeline(config.pipeline, config.image_size, train=False)
     train_set, val_set = split_datasets(index, pipe, pipe, config.val_fraction, config.seed)
     common = dict(batch_size=config.batch_size, num_workers=config.num_workers, device=device, seed=config.seed,
-                  start_method=config.start_method, timeout=config.timeout)
-    return make_loader(train_set, **common), make_loader(val_set, **common), pipe.normalize_on_device
+                  start_method=config.start_method, timeout=config.timeout, collate_fn=pipe.collate)
+    return make_loader(train_set, **common), make_loader(val_set, **common), pipe
 
 
 def build_cache(config: TrainConfig, index: ImageFolderIndex, model: FrozenResNet18, cache: str | Path | None = None,
                 log=print) -> tuple[Features, Features, float, bool]:
     """Features for both splits, read from CACHE when it matches this data and model, else computed (and saved)."""
     device = resolve_device(config.device)
-    train_loader, val_loader, normalize = _split_loaders(config, index, device)
+    train_loader, val_loader, pipe = _split_loaders(config, index, device)
     key = cache_key(config, [s.path for s in index.samples], model.pretrained)
     path = Path(cache) if cache else None
     if path is not None and path.exists():
@@ -97,7 +99,7 @@ def build_cache(config: TrainConfig, index: ImageFolderIndex, model: FrozenResNe
             log(f"{path} was made from other files, settings or weights; computing the features again.")
     start = time.perf_counter()
     model = model.to(device)
-    run = dict(normalize_on_device=normalize, progress=config.progress)
+    run = dict(pipeline=pipe, progress=config.progress)
     train = extract_features(model, train_loader, device, desc="features, train", **run)
     val = extract_features(model, val_loader, device, desc="features, val", **run)
     seconds = time.perf_counter() - start
@@ -119,28 +121,21 @@ def _feature_loader(features: Features, batch_size: int, shuffle: bool, seed: in
 
 def fit_cached(config: TrainConfig, cache: str | Path | None = None, log=print) -> CachedRun:
     """Train the same head as fit() with the same optimizer, on cached backbone features instead of images."""
-    if config.pipeline == "standard" and config.epochs > 0:
-        log("Note: the cache uses the validation transform; the training split loses its random augmentation.")
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
-    index = index_image_folder(config.data or ensure_sample_data(DEFAULT_SAMPLE_DIR))
+    index = index_image_folder(data_or_sample(config.data))
+    if config.pipeline == "standard":
+        log("Note: the cache uses the validation transform; the training split loses its random augmentation.")
     model = build_model(len(index.classes), pretrained=config.pretrained)
     train, val, build_seconds, from_disk = build_cache(config, index, model, cache, log)
     head = model.head.to(device)
     optimizer = torch.optim.Adam(head.parameters(), lr=config.lr)
-    criterion = nn.CrossEntropyLoss()
-    train_loader = _feature_loader(train, config.batch_size, True, config.seed)
-    val_loader = _feature_loader(val, config.batch_size, False, config.seed)
-    history = empty_history()
-    for epoch in range(1, config.epochs + 1):
-        torch.manual_seed(config.seed + epoch)
-        train_loader.generator.manual_seed(config.seed + epoch)
-        start = time.perf_counter()
-        t = train_one_epoch(head, train_loader, criterion, optimizer, device, progress=False)
-        v = evaluate(head, val_loader, criterion, device, progress=False)
-        seconds = time.perf_counter() - start
-        record_epoch(history, epoch, seconds, t, v)
-        log_epoch(log, epoch, config.epochs, seconds, t, v, f"  (cached features: {1000 * seconds:.1f} ms)")
+    hooks = EpochHooks(seed_of=lambda epoch: config.seed + epoch,
+                       note=lambda seconds: f"  (cached features: {1000 * seconds:.1f} ms)")
+    history = run_epochs(head, (_feature_loader(train, config.batch_size, True, config.seed),
+                                _feature_loader(val, config.batch_size, False, config.seed)),
+                         nn.CrossEntropyLoss(), optimizer, device, epochs=config.epochs, progress=False, log=log,
+                         hooks=hooks)
     return CachedRun(history, build_seconds, from_disk)
 
 
@@ -162,10 +157,6 @@ def compare(config: TrainConfig, cache: str | Path | None = None, log=print) -> 
                      epoch_s=rows[0]["epoch_s"] / rows[1]["epoch_s"], total_s=rows[0]["total_s"] / rows[1]["total_s"],
                      val_acc=None, val_loss=None))
     return rows
-
-
-def _relative_change(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).norm() / b.norm()).item()
 
 
 @torch.no_grad()

@@ -1,7 +1,7 @@
 """Decoding on the GPU: workers only read JPEG bytes, nvjpeg decodes the whole batch on the device, v2 resizes there.
 
 What this moves off the CPU is the decode and the resize, the two biggest parts of a fast worker's time
-(helpers.timing.explain). The workers' job shrinks to reading files, and what crosses to the main process is the
+(helpers.breakdown.explain). The workers' job shrinks to reading files, and what crosses to the main process is the
 compressed JPEG bytes, not decoded pixels (notebook 06 measures how much smaller that is).
 """
 from __future__ import annotations
@@ -13,9 +13,8 @@ from PIL import Image
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
 from torchvision.transforms import v2
 
-from .data import DataError
-from .loaders import collate_skipping_bad
-from .transforms import load_uint8
+from .data import collate_skipping_bad, load_uint8
+from .errors import DataError
 
 NO_CUDA_NOTE = ("The gpu pipeline decodes JPEGs with nvjpeg on a CUDA device, and this machine has none, so it was "
                 "skipped. On a machine with an NVIDIA GPU, `python -m helpers bench --pipeline fast gpu` measures it "
@@ -66,6 +65,10 @@ class DeviceDecode:
 
     def __call__(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         images, labels = batch
+        return self.images(images), labels.to(self.device, non_blocking=True)
+
+    def images(self, images: list[torch.Tensor]) -> torch.Tensor:
+        """The batch's images decoded (bytes) or moved (already decoded by a worker), as one uint8 NCHW tensor."""
         out = [None] * len(images)
         encoded = [i for i, x in enumerate(images) if x.ndim == 1]
         if encoded:
@@ -79,4 +82,4 @@ class DeviceDecode:
         for i, image in enumerate(images):
             if image.ndim == 3:
                 out[i] = image.to(self.device, non_blocking=True)
-        return torch.stack(out), labels.to(self.device, non_blocking=True)
+        return torch.stack(out)

@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 import random
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, default_collate
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
-from .data import ImageFolderIndex, Unreadable, index_image_folder
+from .data import Batch, ImageFolderIndex, collate_skipping_bad, index_image_folder
 from .splits import split_datasets
-from .transforms import build_pipeline
+from .transforms import Pipeline, build_pipeline
 
 
 @dataclass
@@ -21,7 +20,7 @@ class Loaders:
     train: DataLoader
     val: DataLoader
     classes: tuple[str, ...]
-    normalize_on_device: bool  # batches are uint8 and to_model_input must normalize them
+    pipeline: Pipeline  # the training split's: its to_model_input finishes every batch on the device
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -36,45 +35,6 @@ def seed_worker(worker_id: int) -> None:
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)
-
-
-class Batch(list):
-    """[images, labels] plus the files left out of it; a list subclass keeps `skipped` through pin_memory and workers."""
-
-    skipped: tuple[Unreadable, ...] = ()
-
-
-def collate_skipping_bad(batch: list, collate: Callable[[list], list] = default_collate) -> Batch:
-    """COLLATE after dropping the samples the dataset could not read; empty when every one was unreadable."""
-    kept = [item for item in batch if not isinstance(item, Unreadable)]
-    out = Batch(collate(kept) if kept else [])
-    out.skipped = tuple(item for item in batch if isinstance(item, Unreadable))
-    return out
-
-
-_WARNED: set[str] = set()  # files already named in this process: a bad file is warned about once, not every epoch
-
-
-class SkippedFiles:
-    """The unreadable files one pass met: each named in one warning, in the main process, so a notebook shows it."""
-
-    def __init__(self) -> None:
-        self.reasons: dict[str, str] = {}
-
-    def note(self, batch: Batch) -> bool:
-        """Record BATCH's skipped files; False when it holds no image at all."""
-        for bad in getattr(batch, "skipped", ()):
-            if bad.path in self.reasons:
-                continue
-            self.reasons[bad.path] = bad.reason
-            if bad.path not in _WARNED:
-                _WARNED.add(bad.path)
-                warnings.warn(f"Skipped {bad.path}: {bad.reason}. `python -m helpers verify DIR --quarantine "
-                              f"DIR-bad` lists every bad file and moves them out.", stacklevel=2)
-        return len(batch) > 0
-
-    def __len__(self) -> int:
-        return len(self.reasons)
 
 
 def make_loader(
@@ -139,10 +99,11 @@ def build_loaders(
     val_pipe = build_pipeline(pipeline, image_size, train=False)
     train_set, val_set = split_datasets(index, train_pipe, val_pipe, val_fraction, seed, stratified)
     common = dict(num_workers=num_workers, device=device, seed=seed, persistent_workers=persistent_workers,
-                  prefetch_factor=prefetch_factor, start_method=start_method, timeout=timeout)
+                  prefetch_factor=prefetch_factor, start_method=start_method, timeout=timeout,
+                  collate_fn=train_pipe.collate)
     train = make_loader(train_set, batch_size=batch_size, shuffle=True, **common)
     val = make_loader(val_set, batch_size=val_batch_size or batch_size, shuffle=False, **common)
-    return Loaders(train, val, index.classes, train_pipe.normalize_on_device)
+    return Loaders(train, val, index.classes, train_pipe)
 
 
 def reseed(loader: DataLoader, seed: int) -> None:

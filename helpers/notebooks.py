@@ -1,12 +1,17 @@
 """Run the course's notebooks end to end with papermill, in order, into a folder of executed copies."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+from .errors import CourseError
+
+NOTEBOOK_DIR_ENV = "HELPERS_NOTEBOOK_DIR"
+# The course's notebooks: $HELPERS_NOTEBOOK_DIR, else notebooks/ beside helpers/ in the source checkout.
+NOTEBOOK_DIR = Path(os.environ.get(NOTEBOOK_DIR_ENV) or Path(__file__).resolve().parents[1] / "notebooks")
 BENCH_CSV = "bench.csv"  # what notebook 05 writes into the output folder for the summary
 
 # The quick profile is each notebook's own `parameters` cell (what nbval re-executes); the full one overrides it.
@@ -24,8 +29,10 @@ PROFILES: dict[str, dict[str, dict]] = {
 }
 
 
-class NotebookFailed(RuntimeError):
+class NotebookFailed(CourseError, RuntimeError):
     """A notebook stopped with an error; the message names the notebook, the cell and the executed copy."""
+
+    exit_status = 1  # a lesson failed, rather than the command being given something it cannot use
 
 
 @dataclass
@@ -48,8 +55,10 @@ def declared_parameters(path: str | Path) -> set[str]:
 
 
 def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *, data: str | Path | None = None,
-                  notebooks: str | Path = NOTEBOOK_DIR, log: Callable[[str], None] = print) -> list[NotebookRun]:
-    """Execute every notebook in order into OUT, stopping at the first failure with the notebook and cell named."""
+                  notebooks: str | Path = NOTEBOOK_DIR, only: Sequence[str] = (),
+                  log: Callable[[str], None] = print) -> list[NotebookRun]:
+    """Execute every notebook (or those whose names start with one of ONLY) in order into OUT, stopping at the first
+    failure with the notebook and cell named."""
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
@@ -58,7 +67,7 @@ def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *,
     out, notebooks = Path(out).resolve(), Path(notebooks).resolve()
     if out == notebooks:
         raise ValueError(f"--out {out} is the notebooks folder itself; executed copies never replace the sources.")
-    paths = notebook_paths(notebooks)
+    paths = [p for p in notebook_paths(notebooks) if not only or p.name.startswith(tuple(only))]
     if not paths:
         raise FileNotFoundError(f"No numbered notebooks (00_*.ipynb, ...) in {notebooks}.")
     out.mkdir(parents=True, exist_ok=True)
@@ -85,7 +94,7 @@ def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *,
 
 def summary(runs: list[NotebookRun], out: str | Path) -> str:
     """Seconds per notebook, then the num_workers table notebook 05 measured."""
-    from .timing import BENCH_COLUMNS, format_table, read_csv
+    from .tables import BENCH_COLUMNS, format_table, read_csv
 
     rows = [dict(notebook=r.name, seconds=r.seconds) for r in runs]
     lines = [format_table(rows, (("notebook", "notebook", "s"), ("seconds", "seconds", ".1f"))),

@@ -4,19 +4,24 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import torch
 from torchvision import transforms as T
-from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms import v2
-from torchvision.transforms.functional import pil_to_tensor
 
-from .data import load_rgb
+from .data import Batch, ImageDataset, Sample, collate_skipping_bad, load_rgb, load_uint8
+from .gpu_decode import DeviceDecode, collate_encoded, encoded_loader
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PIPELINES = ("blog", "standard", "fast")
+# The registry: each pipeline's name and what it is, for the command line's help and the notebooks.
+PIPELINES = {
+    "blog": "the post's Resize((s, s)) + ToTensor + Normalize, decoded with PIL",
+    "standard": "augmented PIL for training (RandomResizedCrop, flip), Resize + CenterCrop for validation",
+    "fast": "the blog's geometry on uint8 tensors: libjpeg-turbo decode, uint8 batches, normalized on the device",
+    "gpu": "workers only read JPEG bytes; nvjpeg decodes the batch on the device (on a CPU: decoded there)",
+}
 # torchvision 0.29 marks its decoders deprecated in favour of TorchCodec; they still work and still win on speed here.
 warnings.filterwarnings("ignore", message="The image decoding and encoding capabilities", category=DeprecationWarning)
 
@@ -26,11 +31,13 @@ Step = tuple[str, Callable[[Any], Any]]  # (what it does, the callable), the uni
 
 @dataclass(frozen=True)
 class Pipeline:
-    """How one split turns a file into a model input: the file loader, the per-image steps, and the device step."""
+    """One split's path from file to model input: how a file is read, the per-item steps, the collate, the device step."""
 
     name: str
-    steps: tuple[Step, ...]    # the first step loads the file; the rest make up the transform
+    steps: tuple[Step, ...]    # the first step reads the file; the rest make up the per-item transform
     normalize_on_device: bool  # True when batches arrive as uint8 and are normalized where the model runs
+    collate: Callable[[list], Batch] = collate_skipping_bad
+    decode_size: int | None = None  # set when the device decodes JPEG bytes (gpu) and resizes them to this size
 
     @property
     def loader(self) -> Callable[[str], Any]:
@@ -40,14 +47,15 @@ class Pipeline:
     def transform(self) -> Callable[[Any], torch.Tensor]:
         return T.Compose([fn for _, fn in self.steps[1:]])
 
+    def dataset(self, samples: Sequence[Sample]) -> ImageDataset:
+        """The files as this pipeline reads and transforms them; unreadable ones come back as Unreadable."""
+        return ImageDataset(samples, self.transform if len(self.steps) > 1 else None, self.loader)
 
-def load_uint8(path: str) -> torch.Tensor:
-    """Decode straight to an upright uint8 CHW tensor with libjpeg-turbo, skipping PIL; PIL only for what it cannot do."""
-    try:
-        image = decode_image(read_file(path), mode=ImageReadMode.RGB, apply_exif_orientation=True)
-    except RuntimeError:  # a format torchvision does not decode (BMP, TIFF), or a broken file: PIL says which
-        return pil_to_tensor(load_rgb(path))
-    return image[0] if image.ndim == 4 else image  # an animated GIF: its first frame
+    def to_model_input(self, images: Any, device: torch.device) -> torch.Tensor:
+        """What is done on the device: decode (gpu), scale and normalize uint8, channels_last on CUDA."""
+        if self.decode_size is not None:
+            images = DeviceDecode(device, self.decode_size).images(images)
+        return to_model_input(images, device, self.normalize_on_device, channels_last=device.type == "cuda")
 
 
 def pipeline_steps(name: str, image_size: int = 224, train: bool = False) -> list[Step]:
@@ -70,6 +78,8 @@ def pipeline_steps(name: str, image_size: int = 224, train: bool = False) -> lis
         # and scaling/normalization on the device. No augmentation, as in the post, so the two compare like for like.
         return [("read + decode (libjpeg-turbo, uint8)", load_uint8),
                 (f"Resize(({s}, {s})) on uint8", v2.Resize((s, s), antialias=True))]
+    if name == "gpu":
+        return [("read JPEG bytes (decoded later, on the device)", encoded_loader(s))]
     raise ValueError(f"Unknown pipeline {name!r}; choose one of {', '.join(PIPELINES)}.")
 
 
@@ -92,8 +102,11 @@ def describe(item: Any) -> str:
 
 
 def build_pipeline(name: str, image_size: int = 224, train: bool = False) -> Pipeline:
-    """One named pipeline for one split."""
-    return Pipeline(name, tuple(pipeline_steps(name, image_size, train)), normalize_on_device=name == "fast")
+    """One named pipeline of the registry, for one split."""
+    steps = tuple(pipeline_steps(name, image_size, train))
+    if name == "gpu":
+        return Pipeline(name, steps, normalize_on_device=True, collate=collate_encoded, decode_size=image_size)
+    return Pipeline(name, steps, normalize_on_device=name == "fast")
 
 
 @lru_cache(maxsize=None)

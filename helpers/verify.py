@@ -9,7 +9,9 @@ from typing import Sequence
 
 from torch.utils.data import DataLoader, Dataset
 
-from .data import IMAGE_SUFFIXES, DataError, failure_reason, load_rgb
+from .data import IMAGE_SUFFIXES, Sample, failure_reason, load_rgb
+from .errors import DataError, explained_worker_failures
+from .progress import progress_bar
 
 
 @dataclass(frozen=True)
@@ -78,12 +80,10 @@ def _unbatched(batch):
 
 def check_files(paths: Sequence[str | Path], *, workers: int = 0, progress: bool = False) -> list[BadFile]:
     """Decode every file (in WORKERS processes when > 0) and return the bad ones, in the order given."""
-    from tqdm.auto import tqdm
-
     paths = [Path(p) for p in paths]
     loader = DataLoader(_Checks(paths), batch_size=16, num_workers=workers, collate_fn=_unbatched)
     bad = []
-    with tqdm(total=len(paths), desc="verify", unit="img", disable=not progress) as bar:
+    with progress_bar(len(paths), "verify", progress, unit="img", leave=True) as bar, explained_worker_failures():
         for batch in loader:
             bad += [BadFile(paths[i], reason) for i, reason in batch if reason]
             bar.update(len(batch))
@@ -116,3 +116,14 @@ def verify_folder(root: str | Path, *, quarantine: str | Path | None = None, wor
         shutil.move(str(b.path), str(target))
         report.moved.append((b.path, target))
     return report
+
+
+def refuse_bad_files(samples: Sequence[Sample], workers: int = 0) -> None:
+    """The strict option: decode every image first and stop, naming the bad ones, before a minute is spent training."""
+    bad = check_files([s.path for s in samples], workers=workers)
+    if bad:
+        listed = "; ".join(f"{b.path}: {b.reason}" for b in bad[:10]) + ("; ..." if len(bad) > 10 else "")
+        root = Path(bad[0].path).parent.parent
+        raise DataError(f"{len(bad)} unreadable images and strict data checking is on: {listed}. Move them out with "
+                        f"`python -m helpers verify {root} --quarantine {root}-bad`, or drop --strict-data to skip "
+                        f"them with a warning.")

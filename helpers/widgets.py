@@ -4,7 +4,7 @@ from __future__ import annotations
 from torch.utils.data import Dataset
 
 from .plots import plot_worker_measurements
-from .timing import StreamTiming, machine_summary, measure_loader, usable_cores
+from .measure import StreamTiming, machine_summary, measure_loader, usable_cores
 
 
 class NumWorkersExplorer:

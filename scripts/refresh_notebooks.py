@@ -17,6 +17,15 @@ sys.path.insert(0, str(ROOT))
 from helpers.notebooks import notebook_paths  # noqa: E402
 
 
+def without_machine_paths(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """This checkout's absolute path in an output (a warning's file name) becomes the path from notebooks/."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            if "text" in output:
+                output["text"] = output["text"].replace(f"{ROOT}/", "../")
+    return nb
+
+
 def main(names: list[str]) -> int:
     os.environ["HELPERS_OFFLINE"] = "1"
     for path in notebook_paths():
@@ -26,7 +35,7 @@ def main(names: list[str]) -> int:
         nb = nbformat.read(path, as_version=4)
         NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
                        record_timing=False).execute()
-        nbformat.write(nb, path)
+        nbformat.write(without_machine_paths(nb), path)
         print(f"{path.name}: {time.perf_counter() - start:.1f} s")
     return 0
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up on a fresh machine, then run every test: unit tests, the papermill quick profile over every notebook,
+# Set up on a fresh machine, then run every test: unit tests, papermill over the notebooks that read bad files,
 # nbval re-executing the committed notebooks and comparing their outputs (strict: not --nbval-lax), and the
 # browser test (JupyterLab in headless Chromium; `-m "not browser"` leaves it out).
 set -euo pipefail

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # find `helpers` without installing it
 
-from helpers.train import main  # noqa: E402
+from helpers.cli import train_main as main  # noqa: E402
 
 # Worker processes started with spawn (Windows, macOS) re-import this file; the guard keeps them from
 # training a model of their own, and freeze_support() lets a frozen Windows executable start them.

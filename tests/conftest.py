@@ -6,7 +6,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from helpers.data import make_sample_data  # noqa: E402
+from helpers.data import SkippedFiles  # noqa: E402
+from helpers.samples import make_sample_data  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def fresh_warnings():
+    """Each test sees a bad file warned about afresh, whatever the tests before it met."""
+    SkippedFiles.forget_warnings()
+    yield
+    SkippedFiles.forget_warnings()
 
 
 @pytest.fixture(scope="session")

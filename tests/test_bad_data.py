@@ -14,12 +14,13 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from helpers.data import DataError, load_rgb
+from helpers.data import load_rgb, load_uint8
+from helpers.errors import DataError
 from helpers.prepare import prepare
+from helpers.processes import kill_group, run_group
 from helpers.train import TrainConfig, fit
-from helpers.transforms import load_uint8
 from helpers.verify import verify_folder
-from helpers.workers import WorkerFailure, explained_worker_failures
+from helpers.errors import WorkerFailure, explained_worker_failures
 from hostile import BAD, make_download, unusual
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,8 +84,8 @@ def test_verify_lists_exactly_the_bad_files_and_moves_them_only_when_asked(prepa
 
 def test_verify_command_exit_status_follows_strict(prepared, tmp_path):
     _, report = prepared
-    run = lambda *a: subprocess.run([sys.executable, "-m", "helpers", "verify", str(report.dest), "--no-progress", *a],
-                                    capture_output=True, text=True, cwd=ROOT)  # noqa: E731
+    run = lambda *a: run_group([sys.executable, "-m", "helpers", "verify", str(report.dest), "--no-progress", *a],
+                               cwd=ROOT, timeout=300)  # noqa: E731
     lenient, strict = run(), run("--strict")
     assert lenient.returncode == 0 and strict.returncode == 1, strict.stderr
     assert "empty file (0 bytes)" in strict.stdout and "truncated" in strict.stdout
@@ -112,6 +113,7 @@ def test_unusual_images_load_upright_as_rgb(tmp_path, loader):
         assert size == expected, stem
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [0, 2])
 def test_training_skips_bad_files_warns_once_each_and_counts_them(prepared, workers):
     _, report = prepared
@@ -166,18 +168,18 @@ class _Failing(Dataset):
 def test_worker_failures_name_the_cause_and_the_fix(how, start_method, cause):
     loader = DataLoader(_Failing(how), batch_size=2, num_workers=1, timeout=2 if how == "hang" else 0,
                         multiprocessing_context=start_method)
-    start = time.perf_counter()
     with pytest.raises(WorkerFailure, match="Likely cause") as exc, explained_worker_failures():
         list(loader)
     assert cause in str(exc.value), str(exc.value)
-    assert time.perf_counter() - start < 25
 
 
+@pytest.mark.slow
 def test_training_loop_raises_worker_failures_with_the_fix(sample_dir):
     from helpers.loaders import Loaders
+    from helpers.transforms import build_pipeline
 
     hang = DataLoader(_Failing("hang"), batch_size=2, num_workers=1, timeout=1)
-    loaders = Loaders(hang, hang, ("a", "b"), False)
+    loaders = Loaders(hang, hang, ("a", "b"), build_pipeline("blog"))
     with pytest.raises(WorkerFailure, match="raise --timeout"):
         fit(TrainConfig(epochs=1, checkpoint=None, pretrained=False, progress=False), loaders=loaders,
             log=lambda _: None)
@@ -185,24 +187,29 @@ def test_training_loop_raises_worker_failures_with_the_fix(sample_dir):
 
 # --- a run killed mid-epoch and resumed -------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_run_killed_mid_epoch_resumes_and_loses_no_finished_epoch(sample_dir, tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     args = [sys.executable, "-u", "scripts/train.py", "--data", str(sample_dir), "--epochs", "3", "--num-workers", "1",
             "--image-size", "64", "--batch-size", "16", "--checkpoint", str(ckpt), "--no-pretrained", "--no-progress"]
     env = {**os.environ, "HELPERS_OFFLINE": "1"}
-    first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    epoch_one = ""
-    for line in first.stdout:
-        if line.startswith("Epoch 1/3"):
-            epoch_one = line
-            break
-    first.send_signal(signal.SIGKILL)  # in epoch 2: its workers have started, nothing of it is saved yet
-    first.wait()
+    log = tmp_path / "first.log"
+    with open(log, "w") as out:
+        first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.DEVNULL, text=True,
+                                 start_new_session=True)
+    epoch_one, deadline = "", time.monotonic() + 300
+    try:
+        while not epoch_one and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+            epoch_one = next((l for l in log.read_text().splitlines() if l.startswith("Epoch 1/3")), "")
+    finally:
+        kill_group(first)  # in epoch 2: its workers have started, nothing of it is saved yet
+        first.wait()
     assert epoch_one, "the first run never finished epoch 1"
     saved = torch.load(ckpt, weights_only=True)
     assert saved["epoch"] == 1
 
-    second = subprocess.run([*args, "--resume"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    second = run_group([*args, "--resume"], cwd=ROOT, env=env, timeout=600)
     assert second.returncode == 0, second.stderr
     assert "Resumed from" in second.stdout and "after epoch 1" in second.stdout
     final = torch.load(ckpt, weights_only=True)

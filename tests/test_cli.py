@@ -1,26 +1,38 @@
 """The command-line front door and scripts/train.py, run as real subprocesses."""
 import os
-import subprocess
+import runpy
 import sys
 from pathlib import Path
+from unittest.mock import patch
 
 import pytest
 import torch
+
+from helpers.processes import run_group
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(*args, cwd=ROOT, timeout=600):
     env = {**os.environ, "HELPERS_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    return run_group([sys.executable, *args], cwd=cwd, env=env, timeout=timeout)
 
 
-@pytest.mark.parametrize("command", [[], ["sample-data"], ["train"], ["cached"], ["ddp"], ["bench"], ["run-notebooks"],
-                                     ["lab"]])
-def test_every_command_has_help(command):
-    result = run("-m", "helpers", *command, "--help")
-    assert result.returncode == 0, result.stderr
-    assert "usage:" in result.stdout
+def test_every_command_and_script_has_help(capsys):
+    """All in this one process: each --help prints a usage and exits 0."""
+    from helpers.__main__ import main
+
+    commands = [[], ["sample-data"], ["train"], ["cached"], ["ddp"], ["bench"], ["run-notebooks"], ["prepare"],
+                ["verify"], ["lab"]]
+    for command in commands:
+        with pytest.raises(SystemExit) as exc:
+            main([*command, "--help"])
+        assert exc.value.code == 0, command
+        assert "usage:" in capsys.readouterr().out, command
+    for script in ("scripts/train.py", "scripts/train_ddp.py"):
+        with pytest.raises(SystemExit) as exc, patch.object(sys, "argv", [script, "--help"]):
+            runpy.run_path(str(ROOT / script), run_name="__main__")
+        assert exc.value.code == 0 and "--num-workers" in capsys.readouterr().out, script
 
 
 def test_only_lab_passes_unknown_options_on():
@@ -48,10 +60,11 @@ def test_sample_data_command_writes_an_image_folder(tmp_path):
 def test_script_trains_under_spawn_and_resumes(sample_dir, tmp_path):
     ckpt = tmp_path / "ck.pt"
     common = ["scripts/train.py", "--data", str(sample_dir), "--num-workers", "2", "--start-method", "spawn",
-              "--image-size", "64", "--batch-size", "8", "--checkpoint", str(ckpt), "--no-progress"]
-    first = run(*common, "--epochs", "1")
+              "--image-size", "64", "--batch-size", "8", "--checkpoint", str(ckpt)]
+    first = run(*common, "--epochs", "1")  # progress bars asked for, but the output is a pipe: none may show
     assert first.returncode == 0, first.stderr
     assert "Epoch 1/1" in first.stdout and "val loss" in first.stdout
+    assert "\r" not in first.stdout + first.stderr and "batch/s" not in first.stderr
     assert "RANDOM backbone weights" in first.stderr  # offline here: the fallback must say so
     state = torch.load(ckpt, weights_only=True)
     assert state["epoch"] == 1 and state["config"]["start_method"] == "spawn"
@@ -77,6 +90,7 @@ def test_unusable_data_fails_at_once_with_a_message_not_a_traceback(tmp_path, la
     assert "<class name>/<image files>" in result.stderr and "data/README.md" in result.stderr
 
 
+@pytest.mark.slow
 def test_bench_command_prints_a_table_and_writes_csv_and_plot(sample_dir, tmp_path):
     result = run("-m", "helpers", "bench", "--data", str(sample_dir), "--workers", "0", "1", "--pipeline", "fast",
                  "--image-size", "64", "--batch-size", "4", "--batches", "2", "--repeats", "2", "--no-progress",
@@ -94,6 +108,7 @@ def test_bench_command_prints_a_table_and_writes_csv_and_plot(sample_dir, tmp_pa
     assert "Where the time goes" not in result.stdout
 
 
+@pytest.mark.slow
 def test_bench_breakdown_adds_the_parts_and_the_trip_by_dtype(sample_dir):
     result = run("-m", "helpers", "bench", "--data", str(sample_dir), "--workers", "0", "--pipeline", "fast",
                  "--image-size", "32", "--batch-size", "4", "--batches", "2", "--repeats", "1", "--no-progress",
@@ -105,6 +120,7 @@ def test_bench_breakdown_adds_the_parts_and_the_trip_by_dtype(sample_dir):
         ["float32", "float32", "float32", "uint8", "uint8", "uint8"]
 
 
+@pytest.mark.slow
 def test_cached_command_compares_loader_fed_and_cached_epochs(sample_dir, tmp_path):
     result = run("-m", "helpers", "cached", "--data", str(sample_dir), "--compare", "--no-pretrained", "--epochs", "1",
                  "--image-size", "32", "--num-workers", "0", "--no-progress", "--cache", str(tmp_path / "f.pt"))

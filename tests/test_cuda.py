@@ -11,15 +11,17 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from helpers.data import index_image_folder, sample_image_bytes
+from helpers.bench import bench
+from helpers.config import TrainConfig
+from helpers.data import index_image_folder
 from helpers.epoch_times import Setup, one_epoch
+from helpers.errors import WorkerFailure, explained_worker_failures
 from helpers.gpu_decode import DeviceDecode, collate_encoded, read_encoded
 from helpers.loaders import build_loaders, make_loader
-from helpers.model import build_model
-from helpers.timing import bench
-from helpers.train import TrainConfig, fit, train_step
+from helpers.loop import model_and_optimizer, train_step
+from helpers.samples import sample_image_bytes
+from helpers.train import fit
 from helpers.transforms import build_pipeline, to_model_input
-from helpers.workers import WorkerFailure, explained_worker_failures
 from hostile import unusual
 
 pytestmark = [pytest.mark.cuda,
@@ -70,10 +72,11 @@ def test_a_training_epoch_on_cuda_uses_pinned_batches_channels_last_and_bf16(sam
     images, labels = next(iter(loaders.train))
     assert images.is_pinned() and images.dtype == torch.uint8
     device = torch.device("cuda")
-    model = build_model(2, pretrained=False).to(device).to(memory_format=torch.channels_last)
+    model, optimizer = model_and_optimizer(2, device, lr=1e-2, pretrained=False)
+    assert model.backbone.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     head_before = model.head[1].weight.detach().clone()
-    optimizer = torch.optim.Adam(model.head.parameters(), lr=1e-2)
-    loss, logits, _ = train_step(model, images, labels, torch.nn.CrossEntropyLoss(), optimizer, device, True)
+    loss, logits, _ = train_step(model, images, labels, torch.nn.CrossEntropyLoss(), optimizer, device,
+                                 loaders.pipeline.to_model_input)
     assert logits.dtype == torch.bfloat16 and torch.isfinite(loss)
     assert not torch.equal(head_before, model.head[1].weight)
     assert to_model_input(images, device, True, channels_last=True).is_contiguous(memory_format=torch.channels_last)
@@ -129,6 +132,7 @@ def test_cuda_before_fork_fails_with_the_course_message_and_spawn_fixes_it():
     with pytest.raises(WorkerFailure) as caught, explained_worker_failures():
         list(loader)
     print(caught.value)
-    assert "re-initialize CUDA" in str(caught.value) and "spawn" in str(caught.value)
+    assert "Cannot re-initialize CUDA in forked subprocess" in str(caught.value)  # the worker's own error, quoted
+    assert "--start-method spawn" in str(caught.value)  # and the fix
     loader = make_loader(TouchesCuda(), batch_size=2, num_workers=1, device="cpu", start_method="spawn", timeout=120)
     assert sum(len(b) for b in loader) == 4

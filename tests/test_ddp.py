@@ -16,8 +16,9 @@ from helpers.checkpoint import load_checkpoint
 from helpers.data import index_image_folder
 from helpers.loaders import build_loaders, make_loader
 from helpers.model import build_model
+from helpers.processes import run_group
 from helpers.splits import stratified_split_indices
-from helpers.train import evaluate
+from helpers.loop import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -25,8 +26,7 @@ TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 
 def run(*args, timeout=240):
     env = {**os.environ, "HELPERS_OFFLINE": "1", "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return run_group([sys.executable, *args], cwd=ROOT, env=env, timeout=timeout)
 
 
 def common(sample_dir, ckpt):

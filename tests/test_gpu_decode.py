@@ -5,11 +5,12 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.data import ImageDataset, Sample, Unreadable, index_image_folder, sample_image_bytes
+from helpers.data import ImageDataset, Sample, Unreadable, index_image_folder
+from helpers.samples import sample_image_bytes
 from helpers.gpu_decode import (NO_CUDA_NOTE, DeviceDecode, bytes_to_move, collate_encoded, encoded_loader,
                                 read_encoded)
 from helpers.loaders import make_loader
-from helpers.timing import bench, report
+from helpers.bench import bench, report
 from helpers.transforms import build_pipeline
 from hostile import bad, unusual
 
@@ -85,3 +86,21 @@ def test_bytes_to_move_compares_what_workers_send_with_decoded_pixels(files):
     encoded_kb, decoded_kb = bytes_to_move([plain, plain], SIZE)
     assert encoded_kb == pytest.approx(files["plain"].stat().st_size / 1e3)
     assert decoded_kb == pytest.approx(3 * SIZE * SIZE / 1e3)
+
+
+@pytest.mark.slow
+def test_training_on_the_gpu_pipeline_runs_on_a_cpu_and_learns_what_fast_learns(sample_dir):
+    """The registry's gpu pipeline trains like any other; on a CPU it decodes there, to the same pixels as `fast`."""
+    from helpers.train import TrainConfig, fit
+
+    def history(pipeline: str) -> dict:
+        config = TrainConfig(data=str(sample_dir), epochs=1, num_workers=0, batch_size=8, image_size=SIZE,
+                             pipeline=pipeline, pretrained=False, checkpoint=None, progress=False)
+        result = fit(config, log=lambda _: None)
+        del result["seconds"]
+        return result
+
+    gpu, fast = history("gpu"), history("fast")
+    assert gpu["epoch"] == [1] and gpu.keys() == fast.keys()
+    for key in gpu:
+        assert gpu[key] == pytest.approx(fast[key], rel=1e-5), key

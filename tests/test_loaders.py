@@ -3,8 +3,8 @@ import torch
 from torch.utils.data import RandomSampler, SequentialSampler
 
 import pytest
-from helpers.data import Unreadable
-from helpers.loaders import SkippedFiles, build_loaders, collate_skipping_bad, reseed
+from helpers.data import SkippedFiles, Unreadable, collate_skipping_bad
+from helpers.loaders import build_loaders, reseed
 
 
 def test_validation_is_not_shuffled_and_cpu_runs_do_not_pin(sample_dir):

@@ -1,40 +1,60 @@
 import csv
 import math
-import time
 
 import pytest
 import torch
 
 from helpers.data import index_image_folder
 from helpers.plots import plot_bench, plot_time_breakdown, plot_transfer_costs
-from helpers.timing import (CSV_COLUMNS, BenchResult, bench, explain, format_table, report, time_stream,
-                            transfer_costs, where_time_goes, write_csv)
+from helpers.bench import BenchResult, bench, report
+from helpers.breakdown import explain, transfer_costs, where_time_goes
+from helpers.measure import time_stream
+from helpers.tables import CSV_COLUMNS, format_table, write_csv
 from helpers.transforms import pipeline_steps
 
 NUM_THREADS = torch.get_num_threads()
 
 
+class FakeClock:
+    """A clock that moves only when told to, so a timing test counts events instead of racing a busy machine."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class _Slow:
-    """A fake loader whose speed is known: 4 images every 20 ms, after a slow first batch."""
+    """A fake loader whose speed is known: 4 images every 20 ms of the fake clock, after a first batch of 100 ms."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
 
     def __iter__(self):
-        time.sleep(0.1)
+        self.clock.now += 0.1
         while True:
             yield torch.zeros(4, 1), torch.zeros(4)
-            time.sleep(0.02)
+            self.clock.now += 0.02
 
 
 def test_time_stream_separates_startup_from_steady_throughput():
-    t = time_stream(_Slow(), batches=5, warmup=1)
+    clock = FakeClock()
+    t = time_stream(_Slow(clock), batches=5, warmup=1, clock=clock)
     assert t.images == 20 and t.batches == 5 and t.data_wait_fraction is None
-    assert t.startup_s >= 0.1
-    assert 100 < t.images_per_s <= 200  # 4 images per >= 20 ms
+    assert t.startup_s == pytest.approx(0.1)
+    assert t.images_per_s == pytest.approx(200)  # 4 images per 20 ms
 
 
 def test_time_stream_measures_the_share_of_time_spent_waiting_for_data():
-    t = time_stream(_Slow(), batches=5, warmup=1, step=lambda batch: time.sleep(0.02))
-    assert 0.3 < t.data_wait_fraction < 0.7  # 20 ms waiting, 20 ms computing per step
-    assert t.images_per_s < 110
+    clock = FakeClock()
+
+    def step(batch):
+        clock.now += 0.06  # the model takes three times as long as the loader
+
+    t = time_stream(_Slow(clock), batches=5, warmup=1, step=step, clock=clock)
+    assert t.data_wait_fraction == pytest.approx(0.25)  # 20 ms waiting out of 80 ms per step
+    assert t.images_per_s == pytest.approx(50)
 
 
 def test_time_stream_refuses_a_loader_too_short_to_time():
@@ -63,8 +83,6 @@ def test_bench_measures_both_pipelines_in_both_modes(sample_dir):
     result = bench(index, [0, 1], pipelines=["blog", "fast"], models=["none", "resnet18"], image_size=64,
                    batch_size=4, batches=3, repeats=2, device="cpu", progress=False)
     _check_rows(result.rows, [0, 1], ["blog", "fast"], ["loader", "end-to-end"])
-    assert {r["data_wait_fraction"] is not None and 0 <= r["data_wait_fraction"] <= 1
-            for r in result.rows if r["mode"] == "end-to-end"} == {True}
     assert set(result.model_images_per_s) == {"blog", "fast"}
     # two repeats of real timing never agree to the last digit
     assert any(r["images_per_s_min"] != r["images_per_s_max"] for r in result.rows)
@@ -109,7 +127,7 @@ def test_where_time_goes_names_every_step_then_collate_and_the_trip(sample_dir, 
     rows = where_time_goes(paths, pipeline, image_size=32, batch_size=4, repeats=1)
     steps = [name for name, _ in pipeline_steps(pipeline, 32, train=True)]
     assert [r["part"] for r in rows] == steps + ["collate (stack the batch)", "the trip to the main process"]
-    assert all(r["ms_per_image"] > 0 for r in rows[:-1]) and rows[-1]["ms_per_image"] >= 0
+    assert all(r["ms_per_image"] > 0 for r in rows[:-1])
     assert torch.get_num_threads() == NUM_THREADS  # one_thread() gave the threads back
 
 

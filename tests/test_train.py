@@ -9,7 +9,8 @@ from helpers.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from helpers.loaders import build_loaders
 from helpers.model import build_model
 from helpers.plots import plot_history
-from helpers.train import TrainConfig, evaluate, fit, train_one_epoch
+from helpers.loop import evaluate, train_one_epoch
+from helpers.train import TrainConfig, fit
 
 CPU = torch.device("cpu")
 
@@ -64,6 +65,7 @@ def test_evaluation_runs_in_eval_mode_and_is_repeatable(setup):
     assert not model.head.training
 
 
+@pytest.mark.slow
 def test_fit_learns_the_sample_classes(sample_dir, tmp_path):
     cfg = TrainConfig(data=str(sample_dir), epochs=3, num_workers=0, batch_size=4, image_size=64,
                       checkpoint=None, pretrained=False, progress=False, val_fraction=0.25)
@@ -74,6 +76,7 @@ def test_fit_learns_the_sample_classes(sample_dir, tmp_path):
     assert history["step_epoch"][-1] == pytest.approx(3.0)
 
 
+@pytest.mark.slow
 def test_checkpoint_resume_runs_only_the_missing_epochs(sample_dir, tmp_path):
     ckpt = tmp_path / "ck.pt"
     cfg = TrainConfig(data=str(sample_dir), epochs=1, num_workers=0, batch_size=6, image_size=48,
@@ -88,6 +91,7 @@ def test_checkpoint_resume_runs_only_the_missing_epochs(sample_dir, tmp_path):
     assert not (tmp_path / "ck.pt.tmp").exists()
 
 
+@pytest.mark.slow
 def test_resumed_run_matches_an_unbroken_one(sample_dir, tmp_path):
     base = dict(data=str(sample_dir), num_workers=0, batch_size=6, image_size=48, pretrained=False, progress=False)
     quiet = lambda *_: None  # noqa: E731
@@ -135,11 +139,10 @@ class _CountingLoader:
         return iter(self.batches)
 
 
-def test_an_epoch_starts_exactly_one_pass_over_the_loader_even_with_a_progress_bar():
-    import torch
-    from torch import nn
+def test_an_epoch_starts_exactly_one_pass_over_the_loader_even_with_a_progress_bar(monkeypatch):
+    from helpers import progress
 
-    from helpers.train import evaluate, train_one_epoch
+    monkeypatch.setattr(progress, "interactive", lambda: True)  # bars on, as in a terminal
 
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
     loader = _CountingLoader([(torch.randn(2, 3, 2, 2), torch.tensor([0, 1]))] * 3)
@@ -147,3 +150,48 @@ def test_an_epoch_starts_exactly_one_pass_over_the_loader_even_with_a_progress_b
     train_one_epoch(model, loader, nn.CrossEntropyLoss(), optimizer, torch.device("cpu"), progress=True)
     evaluate(model, loader, nn.CrossEntropyLoss(), torch.device("cpu"), progress=True)
     assert loader.passes == 2  # tqdm.auto wrapping the loader would start a second, unread pass each time
+
+
+def test_the_epoch_line_says_which_share_of_the_epoch_waited_for_data(monkeypatch):
+    """Counted on a fake clock: the loader takes 10 ms a batch, the model 30 ms, so a quarter of the time is waiting."""
+    from helpers import loop
+
+    now = [0.0]
+    monkeypatch.setattr(loop.time, "perf_counter", lambda: now[0])
+
+    class Loader:
+        def __len__(self):
+            return 4
+
+        def __iter__(self):
+            for _ in range(4):
+                now[0] += 0.01
+                yield torch.zeros(2, 3), torch.tensor([0, 1])
+
+    class Model(nn.Linear):
+        def forward(self, x):
+            now[0] += 0.03
+            return super().forward(x)
+
+    model = Model(3, 2)
+    result = loop.train_one_epoch(model, Loader(), nn.CrossEntropyLoss(), torch.optim.SGD(model.parameters(), 0.1),
+                                  CPU, progress=False)
+    assert result.data_seconds == pytest.approx(0.04) and result.seconds == pytest.approx(0.16)
+    empty = loop.EpochResult(0.5, 50.0, 2, 0.0)
+    assert "data wait 25%" in loop.format_epoch(1, 1, result.seconds, result, empty)
+
+
+def test_an_epoch_in_which_every_image_was_unreadable_is_an_error(tmp_path):
+    from helpers.errors import DataError
+
+    for kind in ("cat", "dog"):
+        (tmp_path / kind).mkdir()
+        for i in range(4):
+            (tmp_path / kind / f"{i}.jpg").write_bytes(b"not a jpeg")
+    config = TrainConfig(data=str(tmp_path), epochs=1, num_workers=0, batch_size=2, image_size=32,
+                         checkpoint=None, pretrained=False, progress=False)
+    lines = []
+    unreadable = r"read no image of the training split: all \d+ files were unreadable"
+    with pytest.warns(UserWarning), pytest.raises(DataError, match=unreadable):
+        fit(config, log=lines.append)
+    assert not any(line.startswith("Epoch") for line in lines)

@@ -2,7 +2,6 @@ import pytest
 import torch
 
 from helpers.data import index_image_folder
-from helpers.train import TrainConfig
 from helpers.transforms import build_pipeline, to_model_input
 
 
@@ -14,10 +13,6 @@ def test_blog_pipeline_is_the_posts_square_resize(sample_dir):
     p = build_pipeline("blog", 512)
     x = p.transform(p.loader(_first(sample_dir)))
     assert x.shape == (3, 512, 512) and x.dtype == torch.float32
-
-
-def test_course_default_image_size_is_224_not_512():
-    assert TrainConfig().image_size == 224
 
 
 def test_validation_pipeline_has_no_augmentation(sample_dir):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from torch.utils.data import Dataset
 
-from helpers.workers import RandomDraws, error_lines, run_script, try_workers, worker_draws
+from helpers.demos import RandomDraws, error_lines, run_script, try_workers, worker_draws
 
 DEMOS = Path(__file__).resolve().parents[1] / "notebooks" / "demos"
 

@@ -1,0 +1,166 @@
+"""The num_workers sweep: each pipeline timed loader-only or feeding the model, against its CPU ceiling, and a pick."""
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from .data import ImageDataset, ImageFolderIndex, collate_skipping_bad, index_image_folder
+from .gpu_decode import NO_CUDA_NOTE, DeviceDecode
+from .loaders import resolve_device
+from .loop import model_and_optimizer, train_step
+from .measure import default_batch_size, machine_summary, measure_loader, one_thread, usable_cores
+from .progress import progress_bar
+from .tables import BENCH_COLUMNS, format_table
+from .transforms import Pipeline, build_pipeline
+
+
+def one_core_throughput(dataset: ImageDataset, batch_size: int, seconds: float = 2.0) -> float:
+    """Images per second for the whole per-image pipeline plus collate, in this process on one thread."""
+    with one_thread():
+        collate_skipping_bad([dataset[k % len(dataset)] for k in range(batch_size)])  # warm-up, not timed
+        images, start, i = 0, time.perf_counter(), batch_size
+        while time.perf_counter() - start < seconds or images < batch_size:
+            batch = collate_skipping_bad([dataset[(i + k) % len(dataset)] for k in range(batch_size)])
+            images += len(batch[1]) if batch else 0
+            i += batch_size
+        return images / (time.perf_counter() - start)
+
+
+class TrainingStep:
+    """The frozen ResNet18's training step, for end-to-end timing; synchronizes so each step's time is its own."""
+
+    def __init__(self, device: torch.device, pipeline: Pipeline, pretrained: bool = False) -> None:
+        self.device, self.pipeline = device, pipeline
+        self.model, self.optimizer = model_and_optimizer(2, device, lr=1e-3, pretrained=pretrained)
+        self.model.train()
+        self.criterion = nn.CrossEntropyLoss()
+
+    def __call__(self, batch) -> None:
+        images, labels = batch
+        train_step(self.model, images, labels, self.criterion, self.optimizer, self.device,
+                   self.pipeline.to_model_input)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def throughput_on_device(self, batch, steps: int = 10, min_seconds: float = 1.0) -> float:
+        """The model's own ceiling: images per second on one batch already on the device, over STEPS and MIN_SECONDS.
+
+        Ten steps of a few milliseconds on a GPU read 858 images/s where the loader-fed model reached 1052 (H200,
+        batch 4): too short for clocks and caches to settle, so the ceiling is timed for at least MIN_SECONDS.
+        """
+        images, labels = batch
+        images = images.to(self.device) if isinstance(images, torch.Tensor) else [i.to(self.device) for i in images]
+        labels = labels.to(self.device)
+        for _ in range(3):
+            self((images, labels))
+        done, start = 0, time.perf_counter()
+        while done < steps or time.perf_counter() - start < min_seconds:
+            self((images, labels))
+            done += 1
+        return done * len(labels) / (time.perf_counter() - start)
+
+
+@dataclass
+class BenchResult:
+    rows: list[dict]
+    one_core_images_per_s: dict[str, float]   # per pipeline
+    cores: int
+    model_images_per_s: dict[str, float] = field(default_factory=dict)  # per pipeline, end-to-end mode only
+    machine: str = ""
+    notes: list[str] = field(default_factory=list)  # pipelines skipped, and why
+
+    def recommendation(self, pipeline: str, mode: str) -> dict | None:
+        """The smallest num_workers within 5 % of the best median, with the settings that go with it."""
+        rows = [r for r in self.rows if r["pipeline"] == pipeline and r["mode"] == mode]
+        if not rows:
+            return None
+        best = max(r["images_per_s"] for r in rows)
+        pick = min((r for r in rows if r["images_per_s"] >= 0.95 * best), key=lambda r: r["num_workers"])
+        return dict(num_workers=pick["num_workers"], images_per_s=pick["images_per_s"],
+                    persistent_workers=pick["num_workers"] > 0,
+                    prefetch_factor=2 if pick["num_workers"] > 0 else None,
+                    pin_memory=pick["device"].startswith("cuda"))
+
+
+def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2, 4), *,
+          pipelines: Sequence[str] = ("blog", "fast"), models: Sequence[str] = ("none",), image_size: int = 512,
+          batch_size: int | None = None, batches: int = 20, repeats: int = 3, device: str = "auto",
+          start_method: str | None = None, seed: int = 0, progress: bool = True,
+          decode_on_cpu: bool = False) -> BenchResult:
+    """Sweep num_workers for each pipeline and mode; loader-only when model is 'none', else loader plus training.
+
+    The gpu pipeline needs CUDA and is skipped with a note without it; decode_on_cpu runs its code on the CPU instead
+    (libjpeg-turbo in the main process), which checks the path but measures nothing worth quoting.
+    """
+    index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
+    dev = resolve_device(device)
+    result = BenchResult([], {}, usable_cores(), machine=machine_summary())
+    bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats, "bench", progress, unit="run")
+    for pipeline in pipelines:
+        if pipeline == "gpu" and dev.type != "cuda" and not decode_on_cpu:
+            result.notes.append(NO_CUDA_NOTE)
+            bar.update(len(models) * len(workers) * repeats)
+            continue
+        pipe = build_pipeline(pipeline, image_size, train=True)
+        dataset, size, decode = pipe.dataset(index.samples), batch_size or default_batch_size(pipeline, dev), None
+        if pipe.decode_size is None:
+            result.one_core_images_per_s[pipeline] = one_core_throughput(dataset, size)
+        else:  # the gpu pipeline's workers only read bytes: one core's throughput bounds nothing
+            decode = _synchronized(DeviceDecode(dev, pipe.decode_size), dev)
+        ceiling = result.one_core_images_per_s.get(pipeline, 0.0) * result.cores
+        for model in models:
+            train = TrainingStep(dev, pipe) if model == "resnet18" else None
+            if train is not None:
+                sample = pipe.collate([dataset[i % len(dataset)] for i in range(size)])
+                result.model_images_per_s[pipeline] = train.throughput_on_device(decode(sample) if decode else sample)
+            for n in workers:
+                runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
+                                      seed=seed, start_method=start_method, step=train or decode,
+                                      on_repeat=bar.update, collate_fn=pipe.collate)
+                speeds = [r.images_per_s for r in runs]
+                waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None and train]
+                result.rows.append(dict(
+                    pipeline=pipeline, mode="loader" if train is None else "end-to-end", num_workers=n,
+                    batch_size=size, image_size=image_size, device=str(dev),
+                    images_per_s=statistics.median(speeds), images_per_s_min=min(speeds),
+                    images_per_s_max=max(speeds), startup_s=statistics.median(r.startup_s for r in runs),
+                    data_wait_fraction=statistics.median(waits) if waits else None,
+                    ceiling_fraction=statistics.median(speeds) / ceiling if ceiling else None))
+    bar.close()
+    return result
+
+
+def _synchronized(step: Callable, device: torch.device) -> Callable:
+    """STEP, made to wait for DEVICE's queued kernels on CUDA, so the time of a step includes them."""
+    if device.type != "cuda":
+        return step
+
+    def synchronized(batch):
+        out = step(batch)
+        torch.cuda.synchronize(device)
+        return out
+    return synchronized
+
+
+def report(result: BenchResult) -> str:
+    """The table, the ceilings it is measured against, and a recommendation per pipeline and mode."""
+    lines = [f"Measured on {result.machine}", format_table(result.rows, BENCH_COLUMNS), "", *result.notes]
+    for pipeline, one in result.one_core_images_per_s.items():
+        lines.append(f"CPU ceiling, {pipeline}: {result.cores} cores x {one:.1f} images/s on one core, one thread "
+                     f"= {one * result.cores:.1f} images/s")
+        if pipeline in result.model_images_per_s:
+            lines.append(f"Model ceiling, {pipeline}: {result.model_images_per_s[pipeline]:.1f} images/s "
+                         f"on batches already on the device")
+    for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in result.rows):
+        rec = result.recommendation(pipeline, mode)
+        lines.append(f"Recommended for {pipeline}, {mode}: num_workers={rec['num_workers']} "
+                     f"({rec['images_per_s']:.1f} images/s, within 5% of the best), "
+                     f"persistent_workers={rec['persistent_workers']}, prefetch_factor={rec['prefetch_factor']}, "
+                     f"pin_memory={rec['pin_memory']}")
+    return "\n".join(lines)

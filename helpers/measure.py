@@ -1,0 +1,132 @@
+"""Measuring a loader: time to the first batch apart from steady throughput, the cores there are, one thread.
+
+Imports no model and no trainer, so the num_workers slider and every benchmark can use it on its own.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from .data import SkippedFiles, collate_skipping_bad
+from .errors import explained_worker_failures
+from .loaders import make_loader
+
+
+@dataclass
+class StreamTiming:
+    startup_s: float                 # iterator creation to first batch: worker start-up plus one batch's work
+    images_per_s: float              # steady state, warm-up excluded
+    data_wait_fraction: float | None  # share of step time spent in next(loader); None when nothing consumes batches
+    images: int
+    batches: int
+
+
+def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
+                step: Callable[[object], None] | None = None,
+                clock: Callable[[], float] = time.perf_counter) -> StreamTiming:
+    """One fresh pass: time to the first batch, WARMUP untimed batches, then BATCHES timed ones, each fed to STEP."""
+    start = clock()
+    it = iter(loader)
+    first = next(it)
+    startup = clock() - start
+    skipped = SkippedFiles()
+    for batch in [first] + [next(it, None) for _ in range(warmup)]:
+        if batch is not None and skipped.note(batch) and step is not None:
+            step(batch)
+    images = done = 0
+    waited = 0.0
+    start = clock()
+    while done < batches:
+        before = clock()
+        batch = next(it, StopIteration)
+        waited += clock() - before
+        if batch is StopIteration:
+            break
+        done += 1
+        if not skipped.note(batch):
+            continue
+        if step is not None:
+            step(batch)
+        images += len(batch[1])
+    elapsed = clock() - start
+    del it  # shut the workers down before the next measurement
+    if done == 0:
+        raise ValueError("The loader ran out before any timed batch: use fewer warm-up batches or more data.")
+    return StreamTiming(startup, images / elapsed, waited / elapsed if step is not None else None, images, done)
+
+
+def step_costs(inputs: Sequence, steps: Sequence[tuple[str, Callable]], repeats: int = 3) -> list[dict]:
+    """Milliseconds per image for each step of a chain, each step timed on the previous step's real outputs."""
+    rows, current = [], list(inputs)
+    for name, fn in steps:
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            outputs = [fn(x) for x in current]
+            seconds.append((time.perf_counter() - start) / len(current))
+        rows.append(dict(step=name, ms_per_image=1000 * statistics.median(seconds),
+                         ms_min=1000 * min(seconds), ms_max=1000 * max(seconds)))
+        current = outputs
+    return rows
+
+
+def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batches: int, repeats: int = 1,
+                   device: str | torch.device = "cpu", seed: int = 0, start_method: str | None = None,
+                   step: Callable[[object], None] | None = None,
+                   on_repeat: Callable[[], object] | None = None,
+                   collate_fn: Callable[[list], object] = collate_skipping_bad) -> list[StreamTiming]:
+    """Time one num_workers setting REPEATS times, with the warm-up and window every measurement here shares.
+
+    STEP consumes each batch (the model's training step); without one, batches are only drawn from the loader.
+    """
+    warmup = 1 + 2 * num_workers  # let the first burst of prefetched batches drain before timing
+    # Batches arrive in order, so while the loop waits on one, up to 2n later ones can finish and pile up; a
+    # loader-only window of 16n batches keeps that pile under an eighth of what is timed.
+    # (Measured: 8 workers on 2 cores read 2645 images/s over 16 batches, 1106 over 64.)
+    timed = batches if step is not None else max(batches, 16 * num_workers)
+    loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers, device=device, seed=seed,
+                         num_samples=(warmup + timed + 1) * batch_size, start_method=start_method,
+                         collate_fn=collate_fn)
+    runs = []
+    for _ in range(repeats):
+        with explained_worker_failures():
+            runs.append(time_stream(loader, timed, warmup, step))
+        if on_repeat is not None:
+            on_repeat()
+    return runs
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (a container or taskset may allow fewer than the machine has)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def machine_summary() -> str:
+    """The facts a throughput number means nothing without."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{usable_cores()} CPU cores, {gpu}, torch {torch.__version__}"
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch ops on one thread, as a DataLoader worker does, so a cost measured here is a worker's cost."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def default_batch_size(pipeline: str, device: torch.device) -> int:
+    """The blog's 4 for its pipeline; for the fast one, a batch that keeps a GPU busy, or a modest one on the CPU."""
+    if pipeline == "blog":
+        return 4
+    return 256 if device.type == "cuda" else 32

@@ -1,0 +1,91 @@
+"""Checks for option values, shared by every command and by TrainConfig: each says what it got and what it accepts.
+
+Each check takes the text of a command-line option (or a value already of its type) and returns the value, or raises
+argparse.ArgumentTypeError, which argparse reports against the option's name.
+"""
+from __future__ import annotations
+
+import math
+from argparse import ArgumentTypeError
+from typing import Any, Callable
+
+import torch
+
+from .measure import usable_cores
+
+WORKERS_PER_CORE = 4
+
+
+def checked(value: Any, kind: type, what: str, ok: Callable[[Any], bool] = lambda number: True) -> Any:
+    """VALUE as a KIND for which OK holds; otherwise the error argparse reports: what it got and WHAT is accepted."""
+    refused = ArgumentTypeError(f"got {value!r}; accepted: {what}")
+    if isinstance(value, bool) or (kind is int and isinstance(value, float)):
+        raise refused
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise refused from None
+    if (kind is float and not math.isfinite(number)) or not ok(number):
+        raise ArgumentTypeError(f"got {number:g}; accepted: {what}" if kind is float else
+                                f"got {number}; accepted: {what}")
+    return number
+
+
+def positive_int(value: Any) -> int:
+    """A size or count that must be at least 1 (batch size, image size, epochs, batches)."""
+    return checked(value, int, "a whole number, 1 or more", lambda n: n >= 1)
+
+
+def count(value: Any) -> int:
+    """A whole number of 0 or more (a seed)."""
+    return checked(value, int, "a whole number, 0 or more", lambda n: n >= 0)
+
+
+def positive_float(value: Any) -> float:
+    """A rate that must be above 0 (the learning rate)."""
+    return checked(value, float, "a number above 0", lambda n: n > 0)
+
+
+def seconds(value: Any) -> float:
+    """A time limit: 0 (no limit) or more."""
+    return checked(value, float, "seconds, 0 (wait for ever) or more", lambda n: n >= 0)
+
+
+def fraction(value: Any) -> float:
+    """A share of the data, strictly between 0 and 1, so that both parts hold images."""
+    return checked(value, float, "a fraction between 0 and 1 (not 0 or 1), for example 0.2", lambda n: 0 < n < 1)
+
+
+def max_workers() -> int:
+    """The most worker processes the course starts on this machine."""
+    return WORKERS_PER_CORE * usable_cores()
+
+
+def worker_count(value: Any) -> int:
+    """num_workers: 0 (load in the main process) up to what this machine's cores can hold."""
+    limit = max_workers()
+    what = (f"0 to {limit} on this machine ({WORKERS_PER_CORE} per usable CPU core, {usable_cores()} here: each "
+            f"worker is a whole process with its own memory, and past the core count workers only queue for the CPU)")
+    return checked(value, int, what, lambda n: 0 <= n <= limit)
+
+
+def device_name(value: Any) -> str:
+    """'auto', 'cpu', or a CUDA (or MPS) device that exists on this machine."""
+    text = str(value)
+    accepted = "auto, cpu, cuda or cuda:N (N below the number of GPUs)"
+    if text in ("auto", "cpu"):
+        return text
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise ArgumentTypeError(f"got {text!r}; accepted: {accepted}") from None
+    if device.type == "cuda":
+        found = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if found == 0:
+            raise ArgumentTypeError(f"got {text!r}, but this machine has no CUDA device; accepted here: auto or cpu")
+        if device.index is not None and device.index >= found:
+            raise ArgumentTypeError(f"got {text!r}; this machine has {found} CUDA device(s): cuda:0 to cuda:{found - 1}")
+        return text
+    if device.type == "mps" and torch.backends.mps.is_available():
+        return text
+    raise ArgumentTypeError(f"got {text!r}; accepted: {accepted}")
