@@ -73,12 +73,14 @@ def _epochs(args: argparse.Namespace) -> int:
 
 def _run_notebooks(args: argparse.Namespace) -> int:
     from .data import index_image_folder
-    from .notebooks import run_notebooks, summary
+    from .notebooks import SUMMARY, run_notebooks, write_summary
 
     if args.data:
         index_image_folder(args.data)  # a folder the lessons cannot use fails here, not in the first notebook
     runs = run_notebooks(args.profile, args.out, data=args.data)
-    print(summary(runs, args.out))
+    print(write_summary(runs, args.out, args.profile))
+    print(f"Next: the executed notebooks are in {args.out}/ and this summary in {args.out}/{SUMMARY}; "
+          "to change a parameter and run a lesson yourself, open them in JupyterLab with `bash scripts/lab.sh`.")
     return 0
 
 

@@ -14,7 +14,8 @@ from .data import ImageDataset, ImageFolderIndex, collate_skipping_bad, index_im
 from .gpu_decode import NO_CUDA_NOTE, DeviceDecode
 from .loaders import resolve_device
 from .loop import model_and_optimizer, train_step
-from .measure import default_batch_size, machine_summary, measure_loader, one_thread, usable_cores
+from .measure import (default_batch_size, machine_summary, measure_loader, one_thread, past_the_cores_note,
+                      usable_cores)
 from .progress import progress_bar
 from .tables import BENCH_COLUMNS, format_table
 from .transforms import Pipeline, build_pipeline
@@ -133,6 +134,9 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
                     data_wait_fraction=statistics.median(waits) if waits else None,
                     ceiling_fraction=statistics.median(speeds) / ceiling if ceiling else None))
     bar.close()
+    note = past_the_cores_note(workers)
+    if note:
+        result.notes.append(note)
     return result
 
 

@@ -17,6 +17,7 @@ from torch import nn
 from .data import ImageFolderIndex, index_image_folder
 from .loaders import build_loaders, resolve_device
 from .loop import evaluate, model_and_optimizer, train_one_epoch
+from .measure import past_the_cores, past_the_cores_note
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,9 @@ def epoch_table(data: str | Path | ImageFolderIndex, setups: Sequence[Setup] = (
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     dev = resolve_device(device)
     rows = []
+    note = past_the_cores_note(workers)
+    if note and log:
+        log(note)
     for setup in setups:
         if setup.pipeline == "gpu" and dev.type != "cuda":
             if log:
@@ -83,7 +87,8 @@ def epoch_table(data: str | Path | ImageFolderIndex, setups: Sequence[Setup] = (
             continue
         one_epoch(index, setup, 0, dev, seed=seed, max_batches=2)  # warm-up: kernels, cuDNN, allocator
         for n in workers:
-            rows.append(one_epoch(index, setup, n, dev, seed=seed))
+            with past_the_cores(n):
+                rows.append(one_epoch(index, setup, n, dev, seed=seed))
             if log:
                 r = rows[-1]
                 log(f"{setup.label:22} {n:2} workers: epoch {r['epoch_s']:6.2f} s, {r['images_per_s']:6.0f} images/s, "

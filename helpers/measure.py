@@ -8,6 +8,7 @@ import contextlib
 import os
 import statistics
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -86,26 +87,46 @@ def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batch
 
     STEP consumes each batch (the model's training step); without one, batches are only drawn from the loader.
     """
-    warmup = 1 + 2 * num_workers  # let the first burst of prefetched batches drain before timing
-    # Batches arrive in order, so while the loop waits on one, up to 2n later ones can finish and pile up; a
-    # loader-only window of 16n batches keeps that pile under an eighth of what is timed.
-    # (Measured: 8 workers on 2 cores read 2645 images/s over 16 batches, 1106 over 64.)
-    timed = batches if step is not None else max(batches, 16 * num_workers)
-    loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers, device=device, seed=seed,
-                         num_samples=(warmup + timed + 1) * batch_size, start_method=start_method,
-                         collate_fn=collate_fn)
-    runs = []
-    for _ in range(repeats):
-        with explained_worker_failures():
-            runs.append(time_stream(loader, timed, warmup, step))
-        if on_repeat is not None:
-            on_repeat()
-    return runs
+    with past_the_cores(num_workers):
+        warmup = 1 + 2 * num_workers  # let the first burst of prefetched batches drain before timing
+        # Batches arrive in order, so while the loop waits on one, up to 2n later ones can finish and pile up; a
+        # loader-only window of 16n batches keeps that pile under an eighth of what is timed.
+        # (Measured: 8 workers on 2 cores read 2645 images/s over 16 batches, 1106 over 64.)
+        timed = batches if step is not None else max(batches, 16 * num_workers)
+        loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers, device=device, seed=seed,
+                             num_samples=(warmup + timed + 1) * batch_size, start_method=start_method,
+                             collate_fn=collate_fn)
+        runs = []
+        for _ in range(repeats):
+            with explained_worker_failures():
+                runs.append(time_stream(loader, timed, warmup, step))
+            if on_repeat is not None:
+                on_repeat()
+        return runs
 
 
 def usable_cores() -> int:
     """The CPU cores this process may run on (a container or taskset may allow fewer than the machine has)."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def past_the_cores(num_workers: int) -> Iterator[None]:
+    """Keep PyTorch's more-workers-than-cores warning out of a sweep that goes past the cores on purpose, for that
+    setting only (DataLoader warns when it is made and at every new iterator: torch/utils/data/dataloader.py)."""
+    with warnings.catch_warnings():
+        if num_workers > usable_cores():
+            warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
+        yield
+
+
+def past_the_cores_note(workers: Sequence[int]) -> str | None:
+    """The one line a sweep prints instead of PyTorch's warning, when some of its settings exceed the cores."""
+    over = [n for n in dict.fromkeys(workers) if n > usable_cores()]
+    if not over:
+        return None
+    return (f"num_workers {', '.join(map(str, over))}: more workers than the {usable_cores()} usable cores, on purpose, "
+            "to show what happens past the core count; PyTorch's warning about that is left out for these settings only.")
 
 
 def machine_summary() -> str:

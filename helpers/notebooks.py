@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import CourseError
+from .kernels import ipc_kernel_manager
 
 NOTEBOOK_DIR_ENV = "HELPERS_NOTEBOOK_DIR"
 # The course's notebooks: $HELPERS_NOTEBOOK_DIR, else notebooks/ beside helpers/ in the source checkout.
@@ -58,10 +59,7 @@ def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *,
                   notebooks: str | Path = NOTEBOOK_DIR, only: Sequence[str] = (),
                   log: Callable[[str], None] = print) -> list[NotebookRun]:
     """Execute every notebook (or those whose names start with one of ONLY) in order into OUT, stopping at the first
-    failure with the notebook and cell named."""
-    import papermill
-    from papermill.exceptions import PapermillExecutionError
-
+    failure with the notebook and cell named. Kernels listen on private Unix sockets, not TCP (helpers.kernels)."""
     if profile not in PROFILES:
         raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILES)}.")
     out, notebooks = Path(out).resolve(), Path(notebooks).resolve()
@@ -71,25 +69,52 @@ def run_notebooks(profile: str = "quick", out: str | Path = "runs/notebooks", *,
     if not paths:
         raise FileNotFoundError(f"No numbered notebooks (00_*.ipynb, ...) in {notebooks}.")
     out.mkdir(parents=True, exist_ok=True)
-    runs = []
-    for path in paths:
-        declared = declared_parameters(path)
-        wanted = {**PROFILES[profile].get(path.stem, {}), "bench_csv": str(out / BENCH_CSV)}
-        if data is not None:
-            wanted["data_dir"] = str(data)  # papermill passes parameters as JSON
-        parameters = {k: v for k, v in wanted.items() if k in declared}
-        target = out / path.name
-        log(f"== {path.name} ({profile})")
-        start = time.perf_counter()
-        try:
-            papermill.execute_notebook(str(path), str(target), parameters=parameters, cwd=str(path.parent),
-                                       progress_bar=False)
-        except PapermillExecutionError as exc:
-            raise NotebookFailed(
-                f"{path.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
-                f"{exc.ename}: {exc.evalue}\nThe executed copy, traceback included, is {target}.") from None
-        runs.append(NotebookRun(path.name, time.perf_counter() - start, target))
-    return runs
+    with ipc_kernel_manager() as kernel_manager:
+        return [_run_one(path, profile, out, data, kernel_manager, log) for path in paths]
+
+
+def _run_one(path: Path, profile: str, out: Path, data: str | Path | None, kernel_manager: type,
+             log: Callable[[str], None]) -> NotebookRun:
+    """Execute one notebook with papermill into OUT; a failing cell becomes NotebookFailed naming it."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    wanted = {**PROFILES[profile].get(path.stem, {}), "bench_csv": str(out / BENCH_CSV)}
+    if data is not None:
+        wanted["data_dir"] = str(data)  # papermill passes parameters as JSON
+    parameters = {k: v for k, v in wanted.items() if k in declared_parameters(path)}
+    target = out / path.name
+    log(f"== {path.name} ({profile})")
+    start = time.perf_counter()
+    try:
+        papermill.execute_notebook(str(path), str(target), parameters=parameters, cwd=str(path.parent),
+                                   progress_bar=False, kernel_manager_class=kernel_manager)
+    except PapermillExecutionError as exc:
+        raise NotebookFailed(
+            f"{path.name} failed in cell {exc.cell_index} (execution count {exc.exec_count}): "
+            f"{exc.ename}: {exc.evalue}\nThe executed copy, traceback included, is {target}.") from None
+    return NotebookRun(path.name, time.perf_counter() - start, target)
+
+
+SUMMARY = "summary.txt"  # what run-notebooks leaves beside the executed copies
+
+
+def write_summary(runs: list[NotebookRun], out: str | Path, profile: str) -> str:
+    """The summary, headed by when, where and with which profile it ran, saved as OUT/summary.txt and returned."""
+    import datetime
+
+    from .measure import machine_summary
+
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = f"{profile} profile, {when}, {machine_summary()}\n{summary(runs, out)}\n"
+    (Path(out) / SUMMARY).write_text(text)
+    return text
+
+
+def total_seconds(summary_text: str) -> float:
+    """The total a summary states ('total 502 s; ...'), so README's quoted time can be checked against a run."""
+    line = next(line for line in summary_text.splitlines() if line.startswith("total "))
+    return float(line.split()[1])
 
 
 def summary(runs: list[NotebookRun], out: str | Path) -> str:

@@ -14,6 +14,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from helpers.kernels import ipc_kernel_manager  # noqa: E402
 from helpers.notebooks import notebook_paths  # noqa: E402
 
 
@@ -28,15 +29,16 @@ def without_machine_paths(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def main(names: list[str]) -> int:
     os.environ["HELPERS_OFFLINE"] = "1"
-    for path in notebook_paths():
-        if names and not any(path.name.startswith(n) for n in names):
-            continue
-        start = time.perf_counter()
-        nb = nbformat.read(path, as_version=4)
-        NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
-                       record_timing=False).execute()
-        nbformat.write(without_machine_paths(nb), path)
-        print(f"{path.name}: {time.perf_counter() - start:.1f} s")
+    with ipc_kernel_manager() as kernel_manager:
+        for path in notebook_paths():
+            if names and not any(path.name.startswith(n) for n in names):
+                continue
+            start = time.perf_counter()
+            nb = nbformat.read(path, as_version=4)
+            NotebookClient(nb, timeout=1200, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}},
+                           record_timing=False, kernel_manager_class=kernel_manager).execute()
+            nbformat.write(without_machine_paths(nb), path)
+            print(f"{path.name}: {time.perf_counter() - start:.1f} s")
     return 0
 
 

@@ -140,3 +140,26 @@ def test_explain_reports_each_pipeline_and_the_transfer_table(sample_dir):
     fig = plot_time_breakdown(result.costs, "t")
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][:2] == ["read + decode", "Resize"]
     assert plot_transfer_costs(result.transfer, "t").axes[0].get_xlabel().startswith("num_workers")
+
+
+def test_a_sweep_past_the_cores_keeps_pytorchs_warning_out_for_those_settings_and_says_so_once(sample_dir):
+    import warnings
+
+    from helpers.loaders import make_loader
+    from helpers.measure import measure_loader, usable_cores
+
+    over = usable_cores() + 1
+    dataset = [(torch.zeros(1), 0)] * 64
+    with warnings.catch_warnings(record=True) as plain:
+        warnings.simplefilter("always")
+        iter(make_loader(dataset, batch_size=4, num_workers=over, device="cpu"))
+    assert any("This DataLoader will create" in str(w.message) for w in plain)  # PyTorch warns without the sweep
+    with warnings.catch_warnings(record=True) as swept:
+        warnings.simplefilter("always")
+        measure_loader(dataset, over, batch_size=4, batches=1, device="cpu")
+    assert not any("This DataLoader will create" in str(w.message) for w in swept)
+    result = bench(sample_dir, [0, over], pipelines=("fast",), image_size=32, batch_size=4, batches=1, repeats=1,
+                   progress=False)
+    assert [n for n in result.notes if "on purpose" in n] == [
+        f"num_workers {over}: more workers than the {usable_cores()} usable cores, on purpose, to show what happens "
+        "past the core count; PyTorch's warning about that is left out for these settings only."]
