@@ -10,8 +10,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # find `helpers` w
 
 from helpers.cli import train_main as main  # noqa: E402
 
-# Worker processes started with spawn (Windows, macOS) re-import this file; the guard keeps them from
-# training a model of their own, and freeze_support() lets a frozen Windows executable start them.
+# Worker processes started with spawn or forkserver (Windows and macOS; Linux too from Python 3.14, whose default is
+# forkserver) re-import this file; the guard keeps them from training a model of their own. freeze_support() only
+# matters in a program frozen into an executable, and does nothing otherwise.
 if __name__ == "__main__":
     multiprocessing.freeze_support()
     sys.exit(main())

@@ -12,5 +12,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    multiprocessing.freeze_support()  # a no-op except in a frozen Windows executable, where it is required
+    multiprocessing.freeze_support()  # a no-op except in a program frozen into an executable
     main()
