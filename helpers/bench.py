@@ -161,6 +161,7 @@ def report(result: BenchResult) -> str:
         if pipeline in result.model_images_per_s:
             lines.append(f"Model ceiling, {pipeline}: {result.model_images_per_s[pipeline]:.1f} images/s "
                          f"on batches already on the device")
+    lines += above_ceiling(result)
     for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in result.rows):
         rec = result.recommendation(pipeline, mode)
         lines.append(f"Recommended for {pipeline}, {mode}: num_workers={rec['num_workers']} "
@@ -168,3 +169,20 @@ def report(result: BenchResult) -> str:
                      f"persistent_workers={rec['persistent_workers']}, prefetch_factor={rec['prefetch_factor']}, "
                      f"pin_memory={rec['pin_memory']}")
     return "\n".join(lines)
+
+
+def above_ceiling(result: BenchResult) -> list[str]:
+    """One line for every reading above a ceiling, saying what that reading means about the ceiling."""
+    lines = []
+    for r in result.rows:
+        where = f"{r['pipeline']} {r['mode']} at {r['num_workers']} workers"
+        if r["ceiling_fraction"] is not None and r["ceiling_fraction"] > 1:
+            lines.append(f"{where} reads {r['ceiling_fraction']:.0%} of the CPU ceiling: the ceiling (one thread's "
+                         "throughput, measured once in this process, times the cores) understated what a core did "
+                         "inside a worker in this run, so read it as approximate here, not as a limit.")
+        model = result.model_images_per_s.get(r["pipeline"])
+        if r["mode"] == "end-to-end" and model and r["images_per_s"] > model:
+            lines.append(f"{where} reads {r['images_per_s']:.0f} images/s, above the model ceiling ({model:.0f}): "
+                         "the ceiling, timed on one batch before the sweep, understated the model in this run, so "
+                         "read it as approximate here.")
+    return lines

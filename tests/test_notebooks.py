@@ -5,8 +5,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.notebooks import (BENCH_CSV, PROFILES, NotebookFailed, NotebookRun, declared_parameters,
-                               notebook_paths, run_notebooks, summary)
+from helpers.notebooks import (BENCH_CSV, PROFILES, SUMMARY, NotebookFailed, NotebookRun, declared_parameters,
+                               notebook_paths, run_notebooks, summary, total_seconds, write_summary)
 from helpers.tables import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,3 +94,30 @@ def test_summary_lists_each_notebook_and_the_table_notebook_05_wrote(tmp_path):
     assert lines[2].split() == ["00_setup_and_data.ipynb", "12.0"] and lines[4].startswith("total 42 s")
     assert "num_workers, as notebook 05 measured it:" in lines and lines[-1].split()[:5] == ["fast", "loader", "2",
                                                                                              "32", "181.5"]
+
+
+def test_the_written_summary_names_profile_and_machine_and_states_the_total(tmp_path):
+    runs = [NotebookRun("00_setup_and_data.ipynb", 12.0, tmp_path / "00.ipynb"),
+            NotebookRun("01_transforms.ipynb", 30.6, tmp_path / "01.ipynb")]
+    text = write_summary(runs, tmp_path, "full")
+    assert (tmp_path / SUMMARY).read_text() == text
+    assert text.startswith("full profile, ") and "CPU cores" in text.splitlines()[0]
+    assert total_seconds(text) == 43
+
+
+def test_readme_quotes_the_committed_run_of_the_main_job():
+    """README's time for `bash scripts/run.sh` is the total of the run committed under results/, not a number typed in."""
+    import re
+
+    quoted = re.search(r"measured: (\d+) s, `results/run_full_cpu2.txt`", (ROOT / "README.md").read_text())
+    assert quoted, "README must quote the run's total as `measured: N s, `results/run_full_cpu2.txt``"
+    assert int(quoted.group(1)) == round(total_seconds((ROOT / "results" / "run_full_cpu2.txt").read_text()))
+
+
+def test_kernels_talk_over_private_unix_sockets_so_no_tcp_warning_is_printed(tmp_path, capfd):
+    _notebook(tmp_path / "00_fine.ipynb", "import json\nfrom ipykernel.connect import get_connection_file\n"
+                                         "print(json.load(open(get_connection_file()))['transport'])")
+    runs = run_notebooks("quick", tmp_path / "out", notebooks=tmp_path, log=lambda _: None)
+    nb = nbformat.read(runs[0].output, as_version=4)
+    assert nb.cells[1].outputs[0]["text"].strip() == "ipc"
+    assert "without encryption" not in capfd.readouterr().err
