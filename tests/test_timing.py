@@ -106,9 +106,14 @@ def test_csv_and_plot_are_well_formed(sample_dir, tmp_path):
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == CSV_COLUMNS and [r["num_workers"] for r in rows] == ["0", "2"]
     assert all(math.isfinite(float(r["images_per_s"])) and r["data_wait_fraction"] == "" for r in rows)
+    no_workers, two = (float(r["pss_mb"]) for r in rows)
+    assert 0 < no_workers < two  # two workers add their own memory to the main process's
+    assert all(math.isfinite(float(r["pss_growth_mb"])) for r in rows)
     fig = plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "num_workers" and "Images per second" in ax.get_ylabel() and ax.get_title()
+    memory = plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine, memory=True).axes
+    assert len(memory) == 2 and memory[1].get_ylabel() == "PSS (MB)" and memory[1].get_title()
 
 
 def test_transfer_costs_time_each_dtype_and_worker_count_with_the_batch_size_in_megabytes():
