@@ -160,15 +160,19 @@ def copy_on_read(entries: int, workers: int, start_method: str | None = None, ki
                  seed: int = 0, progress: bool = True) -> list[dict]:
     """One row per kind of index: each worker's USS before and after one pass, its growth, and the total PSS.
 
-    Each kind is measured in a fresh process, so its workers inherit only its own index: not the memory another
-    kind left free, which a worker's allocations would write to (and copy) as well.
+    Under fork each kind is measured in a fresh process, so its workers inherit only its own index: not the memory
+    another kind left free, which a worker's allocations would write to (and copy) as well. Spawned and forkserver
+    workers inherit no memory, so there it is measured here.
     """
     check_fits(entries, workers)
     start_method = multiprocessing.get_context(start_method).get_start_method()  # the default here, not the child's
     rows, bar = [], progress_bar(len(kinds), "copy-on-read", progress, unit="index")
     for kind in kinds:
-        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fresh:
-            rows.append(fresh.submit(measure_kind, kind, entries, workers, start_method, seed).result())
+        if start_method != "fork":
+            rows.append(measure_kind(kind, entries, workers, start_method, seed))
+        else:
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+                rows.append(fresh.submit(measure_kind, kind, entries, workers, start_method, seed).result())
         bar.update(1)
     bar.close()
     return rows

@@ -7,11 +7,15 @@ process, and so overstates workers that share their parent's memory. psutil read
 """
 from __future__ import annotations
 
+import gc
 import os
+import time
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import psutil
+import torch
+from torch.utils.data import DataLoader, Dataset
 
 MB = 2**20
 
@@ -93,3 +97,45 @@ def growth_per_worker(before: Snapshot, after: Snapshot) -> float | None:
 def mean(values: Sequence[float]) -> float | None:
     """The mean, or None for no values (a loader without workers has no worker memory)."""
     return sum(values) / len(values) if values else None
+
+
+def batch_mb(batch_size: int, image_size: int, dtype: torch.dtype) -> float:
+    """The bytes of one batch of RGB images of IMAGE_SIZE square, in MiB."""
+    return batch_size * 3 * image_size * image_size * torch.empty((), dtype=dtype).element_size() / MB
+
+
+class RandomImages(Dataset):
+    """Images of noise, made in the worker: what crosses to the main process is only the batch."""
+
+    def __init__(self, length: int, image_size: int, dtype: torch.dtype) -> None:
+        self.length, self.image_size, self.dtype = length, image_size, dtype
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return torch.zeros(3, self.image_size, self.image_size, dtype=self.dtype)
+
+
+def shm_in_flight_mb(batch_size: int, image_size: int, dtype: torch.dtype, workers: int, prefetch_factor: int,
+                     settle_s: float = 1.0) -> float | None:
+    """How much more /dev/shm holds once WORKERS have filled their prefetch queues (and one batch is in hand).
+
+    A worker hands each batch over in shared memory; until the main process takes it, it waits there, up to
+    num_workers x prefetch_factor batches. None where there is no /dev/shm.
+    """
+    if shm_mb() is None:
+        return None
+    loader = DataLoader(RandomImages(batch_size * (workers * prefetch_factor + 4), image_size, dtype),
+                        batch_size=batch_size, num_workers=workers, prefetch_factor=prefetch_factor)
+    gc.collect()  # batches of an earlier loader leave /dev/shm now, not during the measurement
+    base = shm_mb()
+    it = iter(loader)
+    try:
+        first = next(it)
+        time.sleep(settle_s)
+        held = shm_mb() - base
+        del first
+        return held
+    finally:
+        del it
