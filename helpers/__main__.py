@@ -43,7 +43,7 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"CSV written to {args.csv}")
     if args.plot:
         from .plots import plot_bench
-        plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine).savefig(
+        plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine, memory=True).savefig(
             args.plot, dpi=110, bbox_inches="tight")
         print(f"Plot written to {args.plot}")
     return 0
@@ -175,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="time num_workers: loader alone or feeding the model, with a CPU ceiling",
                        description="Sweep num_workers; print images/s (median, min, max over repeats), worker start-up, "
-                                   "data-wait share, the CPU ceiling, and a recommendation.")
+                                   "data-wait share, the CPU ceiling, memory (PSS), and a recommendation.")
     p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
     p.add_argument("--workers", type=options.worker_count, nargs="+", default=[0, 1, 2, 4],
                    help="num_workers values to time (default 0 1 2 4)")
@@ -192,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=options.device_name, default="auto", help="auto, cpu or cuda")
     p.add_argument("--start-method", choices=START_METHODS, default=None)
     p.add_argument("--csv", default=None, help="write one row per setting to this CSV")
-    p.add_argument("--plot", default=None, help="save a PNG of images/s against num_workers")
+    p.add_argument("--plot", default=None, help="save a PNG of images/s and memory (PSS) against num_workers")
     p.add_argument("--breakdown", action="store_true",
                    help="also time each part of a worker's work, and the trip of float32 and uint8 batches")
     p.add_argument("--no-progress", action="store_true")

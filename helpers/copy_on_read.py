@@ -111,8 +111,9 @@ def wait_started(ready: Any, it: Iterator, workers: int) -> None:
 
 
 def one_pass(dataset: Dataset, workers: int, start_method: str | None, seed: int = 0,
-             freeze: bool = True) -> tuple[Snapshot, Snapshot]:
-    """One shuffled pass over DATASET: snapshots with every worker started but nothing read, and with the last batch in.
+             freeze: bool = True) -> tuple[Snapshot, Snapshot, Snapshot]:
+    """One shuffled pass over DATASET: snapshots with every worker started but nothing read, half-way, and with the
+    last batch in.
 
     The second is taken before asking for the batch after the last, which is when a non-persistent loader ends its
     workers. FREEZE calls gc.freeze() first, so that a full collection in a worker does not touch every object the
@@ -131,9 +132,12 @@ def one_pass(dataset: Dataset, workers: int, start_method: str | None, seed: int
         wait_started(ready, it, workers)
         before = snapshot(worker_pids(it))
         go.set()
-        for _ in range(len(loader)):
+        for _ in range(len(loader) // 2):
             next(it)
-        return before, snapshot(worker_pids(it))
+        middle = snapshot(worker_pids(it))
+        for _ in range(len(loader) - len(loader) // 2):
+            next(it)
+        return before, middle, snapshot(worker_pids(it))
     finally:
         go.set()
         del it
@@ -145,12 +149,13 @@ def measure_kind(kind: str, entries: int, workers: int, start_method: str | None
     dataset = BUILDERS[kind](*synthetic_entries(entries))
     gc.collect()
     start = time.perf_counter()
-    before, after = one_pass(dataset, workers, start_method, seed)
+    before, middle, after = one_pass(dataset, workers, start_method, seed)
     return dict(
         index=kind, entries=entries, num_workers=workers,
         start_method=multiprocessing.get_context(start_method).get_start_method(),
         index_mb=dataset_bytes(dataset) / 2**20, main_uss_mb=after.processes[0].uss_mb,
         uss_before_mb_per_worker=mean([p.uss_mb for p in before.workers]),
+        uss_middle_mb_per_worker=mean([p.uss_mb for p in middle.workers]),
         uss_after_mb_per_worker=mean([p.uss_mb for p in after.workers]),
         uss_growth_mb_per_worker=growth_per_worker(before, after),
         pss_total_mb=after.total_pss_mb, shm_mb=after.shm_mb, pass_s=time.perf_counter() - start)
@@ -184,6 +189,7 @@ MEMORY_COLUMNS = (
     ("num_workers", "workers", "d"),
     ("index_mb", "index MB", ".1f"),
     ("uss_before_mb_per_worker", "USS before MB", ".1f"),
+    ("uss_middle_mb_per_worker", "half-way MB", ".1f"),
     ("uss_after_mb_per_worker", "USS after MB", ".1f"),
     ("uss_growth_mb_per_worker", "growth MB/worker", ".1f"),
     ("main_uss_mb", "main USS MB", ".1f"),

@@ -255,15 +255,15 @@ def plot_epoch_times(rows: list[dict], title: str) -> Figure:
 
 
 def plot_copy_on_read(rows: list[dict], title: str) -> Figure:
-    """Each worker's USS before and after one pass, per kind of index (and start method): what reading copied."""
+    """Each worker's USS before, half-way through and after one pass, per kind of index (and start method)."""
     fig = _figure((max(6.0, 1.3 * len(rows) + 2), 4.5))
     ax = fig.subplots()
     x = range(len(rows))
     labels = [f"{r['index']}\n{r['start_method']}" for r in rows]
-    before = [r["uss_before_mb_per_worker"] or 0.0 for r in rows]
-    after = [r["uss_after_mb_per_worker"] or 0.0 for r in rows]
-    ax.bar([i - 0.2 for i in x], before, width=0.4, label="started, nothing read")
-    ax.bar([i + 0.2 for i in x], after, width=0.4, label="after one pass")
+    for offset, (key, label) in zip((-0.27, 0.0, 0.27), (("uss_before_mb_per_worker", "started, nothing read"),
+                                                          ("uss_middle_mb_per_worker", "half-way through the pass"),
+                                                          ("uss_after_mb_per_worker", "after one pass"))):
+        ax.bar([i + offset for i in x], [r[key] or 0.0 for r in rows], width=0.27, label=label)
     ax.set_xticks(list(x), labels)
     ax.set(title=title, xlabel="index kind and start method", ylabel="USS per worker (MB)")
     ax.legend(fontsize=8)

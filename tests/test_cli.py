@@ -99,6 +99,7 @@ def test_bench_command_prints_a_table_and_writes_csv_and_plot(sample_dir, tmp_pa
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "CPU cores" in lines[0] and lines[1].split()[:3] == ["pipeline", "mode", "workers"]
+    assert "PSS MB" in lines[1] and all(r["pss_mb"] > 0 for r in read_csv(tmp_path / "b.csv"))
     rows = [l.split() for l in lines[3:5]]
     assert [r[2] for r in rows] == ["0", "1"]
     for r in rows:

@@ -63,11 +63,13 @@ def test_reading_a_python_list_copies_it_into_each_worker_and_the_course_index_d
     listed, course = rows["python-list"]["uss_growth_mb_per_worker"], rows["helpers"]["uss_growth_mb_per_worker"]
     assert listed > 10, rows  # more than a fifth of the 50 MB the target names for a million entries
     assert course < 10 and course < listed / 3, rows
+    python_list = rows["python-list"]
+    assert python_list["uss_before_mb_per_worker"] + listed / 3 < python_list["uss_middle_mb_per_worker"], rows
     for row in rows.values():
         assert row["start_method"] == "fork" and row["num_workers"] == 2 and row["uss_before_mb_per_worker"] > 0
         assert set(key for key, _, _ in MEMORY_COLUMNS) <= set(row)
     fig = plot_copy_on_read(list(rows.values()), "t")
-    assert fig.axes[0].get_ylabel() == "USS per worker (MB)" and len(fig.axes[0].patches) == 4
+    assert fig.axes[0].get_ylabel() == "USS per worker (MB)" and len(fig.axes[0].patches) == 6
 
 
 def _rows(*settings):
