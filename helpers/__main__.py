@@ -43,7 +43,7 @@ def _bench(args: argparse.Namespace) -> int:
         print(f"CSV written to {args.csv}")
     if args.plot:
         from .plots import plot_bench
-        plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine).savefig(
+        plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine, memory=True).savefig(
             args.plot, dpi=110, bbox_inches="tight")
         print(f"Plot written to {args.plot}")
     return 0
@@ -117,6 +117,30 @@ def _cached(args: argparse.Namespace) -> int:
     return 0
 
 
+def _memory(args: argparse.Namespace) -> int:
+    from .copy_on_read import MEMORY_COLUMNS, check_fits, copy_on_read
+    from .measure import machine_summary
+    from .tables import format_table, write_rows
+
+    check_fits(args.entries, args.workers)
+    method = multiprocessing.get_context(args.start_method).get_start_method()
+    print(f"One pass over {args.entries} synthetic entries per kind of index, {args.workers} workers, start method "
+          f"{method}, on {machine_summary()}")
+    rows = copy_on_read(args.entries, args.workers, args.start_method, progress=not args.no_progress)
+    print(format_table(rows, MEMORY_COLUMNS))
+    print("USS: memory only that process holds; before: every worker started, nothing read; growth: what one pass "
+          "over the index copied into each worker.")
+    if args.csv:
+        write_rows(rows, args.csv)
+        print(f"CSV written to {args.csv}")
+    if args.plot:
+        from .plots import plot_copy_on_read
+        plot_copy_on_read(rows, f"Copy-on-read: {args.entries} entries, {args.workers} workers").savefig(
+            args.plot, dpi=110, bbox_inches="tight")
+        print(f"Plot written to {args.plot}")
+    return 0
+
+
 def _lab(args: argparse.Namespace) -> int:
     from .lab import run_lab
 
@@ -153,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="time num_workers: loader alone or feeding the model, with a CPU ceiling",
                        description="Sweep num_workers; print images/s (median, min, max over repeats), worker start-up, "
-                                   "data-wait share, the CPU ceiling, and a recommendation.")
+                                   "data-wait share, the CPU ceiling, memory (PSS), and a recommendation.")
     p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
     p.add_argument("--workers", type=options.worker_count, nargs="+", default=[0, 1, 2, 4],
                    help="num_workers values to time (default 0 1 2 4)")
@@ -170,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", type=options.device_name, default="auto", help="auto, cpu or cuda")
     p.add_argument("--start-method", choices=START_METHODS, default=None)
     p.add_argument("--csv", default=None, help="write one row per setting to this CSV")
-    p.add_argument("--plot", default=None, help="save a PNG of images/s against num_workers")
+    p.add_argument("--plot", default=None, help="save a PNG of images/s and memory (PSS) against num_workers")
     p.add_argument("--breakdown", action="store_true",
                    help="also time each part of a worker's work, and the trip of float32 and uint8 batches")
     p.add_argument("--no-progress", action="store_true")
@@ -220,6 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=options.worker_count, default=2, help="processes decoding in parallel (default 2)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_verify)
+
+    p = sub.add_parser("memory", help="the copy-on-read lab: what one pass over a large index costs each worker",
+                       description="One pass over an index of N synthetic entries (nothing decoded) for each kind of "
+                                   "index: a Python list of (path, label) tuples, NumPy arrays, and the course's own "
+                                   "SampleTable; each worker's USS before and after, and the total PSS.")
+    p.add_argument("--entries", type=options.positive_int, default=1_000_000, help="index entries (default 1000000)")
+    p.add_argument("--workers", type=options.worker_count, default=2, help="num_workers (default 2)")
+    p.add_argument("--start-method", choices=START_METHODS, default=None,
+                   help="fork shares the index until it is written; spawn and forkserver pickle a copy to each worker")
+    p.add_argument("--csv", default=None, help="write one row per kind of index to this CSV")
+    p.add_argument("--plot", default=None, help="save a PNG of each worker's USS before and after the pass")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=_memory)
 
     p = sub.add_parser("lab", help="open the notebooks in JupyterLab with this environment's kernel",
                        description="Start JupyterLab on notebooks/ on 127.0.0.1 with this interpreter, so the "

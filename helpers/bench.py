@@ -1,6 +1,7 @@
 """The num_workers sweep: each pipeline timed loader-only or feeding the model, against its CPU ceiling, and a pick."""
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -16,8 +17,9 @@ from .loaders import resolve_device
 from .loop import model_and_optimizer, train_step
 from .measure import (default_batch_size, machine_summary, measure_loader, one_thread, past_the_cores_note,
                       usable_cores)
+from .memory import available_mb, process_memory
 from .progress import progress_bar
-from .tables import BENCH_COLUMNS, format_table
+from .tables import BENCH_COLUMNS, BENCH_MEMORY_COLUMNS, format_table
 from .transforms import Pipeline, build_pipeline
 
 
@@ -75,18 +77,44 @@ class BenchResult:
     model_images_per_s: dict[str, float] = field(default_factory=dict)  # per pipeline, end-to-end mode only
     machine: str = ""
     notes: list[str] = field(default_factory=list)  # pipelines skipped, and why
+    memory_budget_mb: float | None = None  # the most PSS a setting may reach; None: memory not measured
+
+    def fits(self, row: dict) -> bool:
+        """Whether ROW's main process and workers, grown once more by their growth over the window, fit the budget."""
+        if self.memory_budget_mb is None or row.get("pss_mb") is None:
+            return True
+        return row["pss_mb"] + max(row.get("pss_growth_mb") or 0.0, 0.0) <= self.memory_budget_mb
 
     def recommendation(self, pipeline: str, mode: str) -> dict | None:
-        """The smallest num_workers within 5 % of the best median, with the settings that go with it."""
+        """The smallest num_workers within 5 % of the best median among the settings memory holds, with its settings.
+
+        limited_by_memory says that a setting left out for its memory would have been picked (or that none fits).
+        """
         rows = [r for r in self.rows if r["pipeline"] == pipeline and r["mode"] == mode]
         if not rows:
             return None
-        best = max(r["images_per_s"] for r in rows)
-        pick = min((r for r in rows if r["images_per_s"] >= 0.95 * best), key=lambda r: r["num_workers"])
+        fitting = [r for r in rows if self.fits(r)]
+        pick, unlimited = _fastest_few(fitting or [min(rows, key=lambda r: r["num_workers"])]), _fastest_few(rows)
         return dict(num_workers=pick["num_workers"], images_per_s=pick["images_per_s"],
                     persistent_workers=pick["num_workers"] > 0,
                     prefetch_factor=2 if pick["num_workers"] > 0 else None,
-                    pin_memory=pick["device"].startswith("cuda"))
+                    pin_memory=pick["device"].startswith("cuda"), pss_mb=pick.get("pss_mb"),
+                    limited_by_memory=not fitting or unlimited["num_workers"] > pick["num_workers"],
+                    memory_would_need_mb=None if self.fits(unlimited) else unlimited.get("pss_mb"))
+
+
+def _fastest_few(rows: list[dict]) -> dict:
+    """The row with the fewest workers within 5 % of the best median images/s."""
+    best = max(r["images_per_s"] for r in rows)
+    return min((r for r in rows if r["images_per_s"] >= 0.95 * best), key=lambda r: r["num_workers"])
+
+
+MEMORY_MARGIN = 0.8  # a setting may use 80 % of the memory there was at the start: the rest is the margin
+
+
+def memory_budget_mb() -> float:
+    """What the loader may hold: the margin's share of the memory available now plus what this process holds."""
+    return MEMORY_MARGIN * (available_mb() + process_memory(os.getpid(), "main").pss_mb)
 
 
 def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2, 4), *,
@@ -101,7 +129,7 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
     """
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     dev = resolve_device(device)
-    result = BenchResult([], {}, usable_cores(), machine=machine_summary())
+    result = BenchResult([], {}, usable_cores(), machine=machine_summary(), memory_budget_mb=memory_budget_mb())
     bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats, "bench", progress, unit="run")
     for pipeline in pipelines:
         if pipeline == "gpu" and dev.type != "cuda" and not decode_on_cpu:
@@ -123,7 +151,7 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
             for n in workers:
                 runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
                                       seed=seed, start_method=start_method, step=train or decode,
-                                      on_repeat=bar.update, collate_fn=pipe.collate)
+                                      on_repeat=bar.update, collate_fn=pipe.collate, memory=True)
                 speeds = [r.images_per_s for r in runs]
                 waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None and train]
                 result.rows.append(dict(
@@ -132,7 +160,9 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
                     images_per_s=statistics.median(speeds), images_per_s_min=min(speeds),
                     images_per_s_max=max(speeds), startup_s=statistics.median(r.startup_s for r in runs),
                     data_wait_fraction=statistics.median(waits) if waits else None,
-                    ceiling_fraction=statistics.median(speeds) / ceiling if ceiling else None))
+                    ceiling_fraction=statistics.median(speeds) / ceiling if ceiling else None,
+                    pss_mb=statistics.median(r.pss_mb for r in runs),
+                    pss_growth_mb=statistics.median(r.pss_growth_mb for r in runs)))
     bar.close()
     note = past_the_cores_note(workers)
     if note:
@@ -154,7 +184,12 @@ def _synchronized(step: Callable, device: torch.device) -> Callable:
 
 def report(result: BenchResult) -> str:
     """The table, the ceilings it is measured against, and a recommendation per pipeline and mode."""
-    lines = [f"Measured on {result.machine}", format_table(result.rows, BENCH_COLUMNS), "", *result.notes]
+    lines = [f"Measured on {result.machine}", format_table(result.rows, BENCH_COLUMNS + BENCH_MEMORY_COLUMNS), "",
+             *result.notes]
+    if result.memory_budget_mb is not None:
+        lines.append(f"Memory: PSS of the main process and its workers at the end of the timed window, and its growth "
+                     f"over it; a setting may reach {result.memory_budget_mb:.0f} MB ({MEMORY_MARGIN:.0%} of the "
+                     f"memory there was), counting one more window's growth")
     for pipeline, one in result.one_core_images_per_s.items():
         lines.append(f"CPU ceiling, {pipeline}: {result.cores} cores x {one:.1f} images/s on one core, one thread "
                      f"= {one * result.cores:.1f} images/s")
@@ -168,6 +203,12 @@ def report(result: BenchResult) -> str:
                      f"({rec['images_per_s']:.1f} images/s, within 5% of the best), "
                      f"persistent_workers={rec['persistent_workers']}, prefetch_factor={rec['prefetch_factor']}, "
                      f"pin_memory={rec['pin_memory']}")
+        if rec["limited_by_memory"]:
+            need = rec["memory_would_need_mb"]
+            lines.append(f"  memory limits it: more workers would be faster, but would need "
+                         f"{'more' if need is None else f'{need:.0f} MB'} of the {result.memory_budget_mb:.0f} MB "
+                         f"budget; fewer workers, a smaller batch or prefetch_factor, or an index kept in NumPy "
+                         f"arrays (notebook 07) lower it")
     return "\n".join(lines)
 
 

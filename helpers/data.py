@@ -13,14 +13,9 @@ from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.functional import pil_to_tensor
 
 from .errors import GET_DATA_HINT, DataError
+from .sample_table import Sample, SampleTable
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: str
-    label: int
 
 
 @dataclass(frozen=True)
@@ -29,11 +24,14 @@ class ImageFolderIndex:
 
     root: Path
     classes: tuple[str, ...]
-    samples: tuple[Sample, ...]
+    samples: SampleTable  # Sample objects given here are stored as a SampleTable
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "samples", SampleTable.from_samples(self.samples))
 
     @property
     def targets(self) -> list[int]:
-        return [s.label for s in self.samples]
+        return self.samples.labels.tolist()
 
 
 def index_image_folder(root: str | Path) -> ImageFolderIndex:
@@ -49,7 +47,8 @@ def index_image_folder(root: str | Path) -> ImageFolderIndex:
         loose = [p.name for p in root.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES][:3]
         what = f"images directly inside it ({', '.join(loose)}, ...)" if loose else "no class folders"
         raise DataError(f"Data folder {root} has {what}; {layout} {GET_DATA_HINT}")
-    samples: list[Sample] = []
+    paths: list[str] = []
+    labels: list[int] = []
     classes: list[str] = []
     for class_dir in class_dirs:
         files = sorted(p for p in class_dir.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -57,14 +56,15 @@ def index_image_folder(root: str | Path) -> ImageFolderIndex:
             continue
         label = len(classes)
         classes.append(class_dir.name)
-        samples.extend(Sample(str(f), label) for f in files)
+        paths.extend(map(str, files))
+        labels.extend([label] * len(files))
     if len(classes) < 2:
         found = ", ".join(p.name for p in class_dirs)
         raise DataError(
             f"Data folder {root} needs at least two class folders with images in them; found: {found or 'none'}. "
             f"{layout} {GET_DATA_HINT}"
         )
-    return ImageFolderIndex(root, tuple(classes), tuple(samples))
+    return ImageFolderIndex(root, tuple(classes), SampleTable(paths, labels))
 
 
 def load_rgb(path: str) -> Image.Image:
@@ -120,7 +120,10 @@ def image_sizes(samples: Sequence[Sample]) -> list[tuple[int, int]]:
 
 
 class ImageDataset(Dataset):
-    """Samples plus one split's own loader and transform; a file that fails to load comes back as Unreadable."""
+    """Samples plus one split's own loader and transform; a file that fails to load comes back as Unreadable.
+
+    The samples are kept as a SampleTable whatever they are given as, so workers reading them copy no memory.
+    """
 
     def __init__(
         self,
@@ -128,7 +131,7 @@ class ImageDataset(Dataset):
         transform: Callable[[Any], Any] | None = None,
         loader: Callable[[str], Any] = load_rgb,
     ) -> None:
-        self.samples = list(samples)
+        self.samples = SampleTable.from_samples(samples)
         self.transform = transform
         self.loader = loader
 

@@ -18,6 +18,7 @@ from torch.utils.data import Dataset
 from .data import SkippedFiles, collate_skipping_bad
 from .errors import explained_worker_failures
 from .loaders import make_loader
+from .memory import snapshot, worker_pids
 
 
 @dataclass
@@ -27,12 +28,17 @@ class StreamTiming:
     data_wait_fraction: float | None  # share of step time spent in next(loader); None when nothing consumes batches
     images: int
     batches: int
+    pss_mb: float | None = None         # main process plus workers at the end of the window (memory=True)
+    pss_growth_mb: float | None = None  # over the window
 
 
 def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
                 step: Callable[[object], None] | None = None,
-                clock: Callable[[], float] = time.perf_counter) -> StreamTiming:
-    """One fresh pass: time to the first batch, WARMUP untimed batches, then BATCHES timed ones, each fed to STEP."""
+                clock: Callable[[], float] = time.perf_counter, memory: bool = False) -> StreamTiming:
+    """One fresh pass: time to the first batch, WARMUP untimed batches, then BATCHES timed ones, each fed to STEP.
+
+    MEMORY reads the PSS of this process and the workers at both ends of the timed window, outside it.
+    """
     start = clock()
     it = iter(loader)
     first = next(it)
@@ -43,6 +49,7 @@ def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
             step(batch)
     images = done = 0
     waited = 0.0
+    window_start = snapshot(worker_pids(it)) if memory else None
     start = clock()
     while done < batches:
         before = clock()
@@ -57,10 +64,15 @@ def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
             step(batch)
         images += len(batch[1])
     elapsed = clock() - start
+    window_end = snapshot(worker_pids(it)) if memory else None
     del it  # shut the workers down before the next measurement
     if done == 0:
         raise ValueError("The loader ran out before any timed batch: use fewer warm-up batches or more data.")
-    return StreamTiming(startup, images / elapsed, waited / elapsed if step is not None else None, images, done)
+    timing = StreamTiming(startup, images / elapsed, waited / elapsed if step is not None else None, images, done)
+    if window_start and window_end:
+        timing.pss_mb = window_end.total_pss_mb
+        timing.pss_growth_mb = window_end.total_pss_mb - window_start.total_pss_mb
+    return timing
 
 
 def step_costs(inputs: Sequence, steps: Sequence[tuple[str, Callable]], repeats: int = 3) -> list[dict]:
@@ -82,7 +94,8 @@ def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batch
                    device: str | torch.device = "cpu", seed: int = 0, start_method: str | None = None,
                    step: Callable[[object], None] | None = None,
                    on_repeat: Callable[[], object] | None = None,
-                   collate_fn: Callable[[list], object] = collate_skipping_bad) -> list[StreamTiming]:
+                   collate_fn: Callable[[list], object] = collate_skipping_bad,
+                   memory: bool = False) -> list[StreamTiming]:
     """Time one num_workers setting REPEATS times, with the warm-up and window every measurement here shares.
 
     STEP consumes each batch (the model's training step); without one, batches are only drawn from the loader.
@@ -99,7 +112,7 @@ def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batch
         runs = []
         for _ in range(repeats):
             with explained_worker_failures():
-                runs.append(time_stream(loader, timed, warmup, step))
+                runs.append(time_stream(loader, timed, warmup, step, memory=memory))
             if on_repeat is not None:
                 on_repeat()
         return runs

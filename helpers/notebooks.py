@@ -26,6 +26,8 @@ PROFILES: dict[str, dict[str, dict]] = {
                                   transfer_workers=[0, 1, 2, 4], e2e_image_size=224, e2e_workers=[0, 1, 2, 4],
                                   e2e_batches=6),
         "06_beyond_the_loader": dict(image_size=224, epochs=3),
+        "07_worker_memory": dict(entries=1_000_000, bench_workers=[0, 1, 2, 4], image_size=224,
+                                 other_start_methods=["forkserver", "spawn"]),
     },
 }
 

@@ -28,10 +28,15 @@ def plot_history(history: dict[str, list]) -> Figure:
     return fig
 
 
-def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores: int, machine: str = "") -> Figure:
-    """Images per second against num_workers, median with min-max bars, beside each pipeline's CPU ceiling."""
-    fig = _figure((8, 4.5))
-    ax = fig.subplots()
+def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores: int, machine: str = "",
+               memory: bool = False) -> Figure:
+    """Images per second against num_workers, median with min-max bars, beside each pipeline's CPU ceiling.
+
+    MEMORY adds a panel of the PSS each setting reached (main process plus workers), when the rows hold it.
+    """
+    memory = memory and any(r.get("pss_mb") is not None for r in rows)
+    fig = _figure((13, 4.5) if memory else (8, 4.5))
+    ax, mem = fig.subplots(1, 2, width_ratios=(8, 5)) if memory else (fig.subplots(), None)
     for key in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
         sel = [r for r in rows if (r["pipeline"], r["mode"]) == key]
         x = [r["num_workers"] for r in sel]
@@ -49,6 +54,15 @@ def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores:
     ax.set_xticks(sorted({r["num_workers"] for r in rows}))
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
+    if mem is not None:
+        for key in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
+            sel = [r for r in rows if (r["pipeline"], r["mode"]) == key and r.get("pss_mb") is not None]
+            mem.plot([r["num_workers"] for r in sel], [r["pss_mb"] for r in sel], marker="o", label=f"{key[0]}, {key[1]}")
+        mem.set(title="Memory by num_workers: PSS of the main\nprocess and its workers, end of the window",
+                xlabel="num_workers", ylabel="PSS (MB)")
+        mem.set_xticks(sorted({r["num_workers"] for r in rows}))
+        mem.set_ylim(bottom=0)
+        mem.legend(fontsize=8)
     fig.tight_layout()
     return fig
 
@@ -236,5 +250,22 @@ def plot_epoch_times(rows: list[dict], title: str) -> Figure:
               ylim=(0, 105))
     seconds.legend(fontsize="small")
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_copy_on_read(rows: list[dict], title: str) -> Figure:
+    """Each worker's USS before, half-way through and after one pass, per kind of index (and start method)."""
+    fig = _figure((max(6.0, 1.3 * len(rows) + 2), 4.5))
+    ax = fig.subplots()
+    x = range(len(rows))
+    labels = [f"{r['index']}\n{r['start_method']}" for r in rows]
+    for offset, (key, label) in zip((-0.27, 0.0, 0.27), (("uss_before_mb_per_worker", "started, nothing read"),
+                                                          ("uss_middle_mb_per_worker", "half-way through the pass"),
+                                                          ("uss_after_mb_per_worker", "after one pass"))):
+        ax.bar([i + offset for i in x], [r[key] or 0.0 for r in rows], width=0.27, label=label)
+    ax.set_xticks(list(x), labels)
+    ax.set(title=title, xlabel="index kind and start method", ylabel="USS per worker (MB)")
+    ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -42,7 +42,7 @@ def split_datasets(index: ImageFolderIndex, train_pipeline: Pipeline, val_pipeli
         train_idx, val_idx = random_split_indices(len(index.samples), val_fraction, seed)
 
     def subset(indices: list[int], pipeline: Pipeline) -> ImageDataset:
-        return pipeline.dataset([index.samples[i] for i in indices])
+        return pipeline.dataset(index.samples.take(indices))
 
     return subset(train_idx, train_pipeline), subset(val_idx, val_pipeline)
 

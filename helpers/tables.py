@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Sequence
 
 CSV_COLUMNS = ("pipeline", "mode", "num_workers", "batch_size", "image_size", "device", "images_per_s",
-               "images_per_s_min", "images_per_s_max", "startup_s", "data_wait_fraction", "ceiling_fraction")
+               "images_per_s_min", "images_per_s_max", "startup_s", "data_wait_fraction", "ceiling_fraction",
+               "pss_mb", "pss_growth_mb")
 
 
 def format_table(rows: Sequence[dict], columns: Sequence[tuple[str, str, str]]) -> str:
@@ -30,6 +31,10 @@ BENCH_COLUMNS = (
     ("startup_s", "start-up s", ".2f"),
     ("data_wait_fraction", "data wait", ".0%"),
     ("ceiling_fraction", "of CPU ceiling", ".0%"),
+)
+BENCH_MEMORY_COLUMNS = (  # apart, so tables of CSVs from before memory was measured still print
+    ("pss_mb", "PSS MB", ".0f"),
+    ("pss_growth_mb", "PSS growth MB", "+.1f"),
 )
 
 

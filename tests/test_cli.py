@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from helpers.processes import run_group
+from helpers.tables import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -23,7 +24,7 @@ def test_every_command_and_script_has_help(capsys):
     from helpers.__main__ import main
 
     commands = [[], ["sample-data"], ["train"], ["cached"], ["ddp"], ["bench"], ["run-notebooks"], ["prepare"],
-                ["verify"], ["lab"]]
+                ["verify"], ["lab"], ["memory"]]
     for command in commands:
         with pytest.raises(SystemExit) as exc:
             main([*command, "--help"])
@@ -98,6 +99,7 @@ def test_bench_command_prints_a_table_and_writes_csv_and_plot(sample_dir, tmp_pa
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "CPU cores" in lines[0] and lines[1].split()[:3] == ["pipeline", "mode", "workers"]
+    assert "PSS MB" in lines[1] and all(r["pss_mb"] > 0 for r in read_csv(tmp_path / "b.csv"))
     rows = [l.split() for l in lines[3:5]]
     assert [r[2] for r in rows] == ["0", "1"]
     for r in rows:
@@ -106,6 +108,18 @@ def test_bench_command_prints_a_table_and_writes_csv_and_plot(sample_dir, tmp_pa
     assert "Recommended for fast, loader: num_workers=" in result.stdout
     assert len((tmp_path / "b.csv").read_text().splitlines()) == 3 and (tmp_path / "b.png").stat().st_size > 5000
     assert "Where the time goes" not in result.stdout
+
+
+def test_memory_command_prints_a_row_per_kind_of_index_and_writes_csv_and_plot(tmp_path):
+    result = run("-m", "helpers", "memory", "--entries", "20000", "--workers", "1", "--no-progress",
+                 "--csv", str(tmp_path / "m.csv"), "--plot", str(tmp_path / "m.png"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:2] == ["index", "start"] and [line.split()[0] for line in lines[3:6]] == [
+        "python-list", "numpy", "helpers"]
+    assert [r["index"] for r in read_csv(tmp_path / "m.csv")] == ["python-list", "numpy", "helpers"]
+    assert all(r["uss_growth_mb_per_worker"] is not None for r in read_csv(tmp_path / "m.csv"))
+    assert (tmp_path / "m.png").stat().st_size > 5000
 
 
 @pytest.mark.slow

@@ -106,9 +106,13 @@ def test_csv_and_plot_are_well_formed(sample_dir, tmp_path):
         rows = list(csv.DictReader(f))
     assert tuple(rows[0]) == CSV_COLUMNS and [r["num_workers"] for r in rows] == ["0", "2"]
     assert all(math.isfinite(float(r["images_per_s"])) and r["data_wait_fraction"] == "" for r in rows)
+    assert all(float(r["pss_mb"]) > 0 for r in rows)
+    assert all(math.isfinite(float(r["pss_growth_mb"])) for r in rows)
     fig = plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine)
     ax = fig.axes[0]
     assert ax.get_xlabel() == "num_workers" and "Images per second" in ax.get_ylabel() and ax.get_title()
+    memory = plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine, memory=True).axes
+    assert len(memory) == 2 and memory[1].get_ylabel() == "PSS (MB)" and memory[1].get_title()
 
 
 def test_transfer_costs_time_each_dtype_and_worker_count_with_the_batch_size_in_megabytes():
@@ -168,10 +172,10 @@ def test_a_sweep_past_the_cores_keeps_pytorchs_warning_out_for_those_settings_an
 def test_every_reading_above_a_ceiling_is_named_in_the_report():
     rows = [dict(pipeline="fast", mode="loader", num_workers=4, batch_size=32, images_per_s=1240.0,
                  images_per_s_min=1200.0, images_per_s_max=1300.0, startup_s=0.2, data_wait_fraction=None,
-                 ceiling_fraction=1.24, device="cpu"),
+                 ceiling_fraction=1.24, device="cpu", pss_mb=None, pss_growth_mb=None),
             dict(pipeline="fast", mode="end-to-end", num_workers=2, batch_size=32, images_per_s=135.0,
                  images_per_s_min=130.0, images_per_s_max=140.0, startup_s=0.2, data_wait_fraction=0.1,
-                 ceiling_fraction=0.5, device="cpu")]
+                 ceiling_fraction=0.5, device="cpu", pss_mb=None, pss_growth_mb=None)]
     result = BenchResult(rows, {"fast": 500.0}, 2, model_images_per_s={"fast": 116.0})
     text = report(result)
     assert "fast loader at 4 workers reads 124% of the CPU ceiling" in text
