@@ -121,6 +121,16 @@ def _lab(args: argparse.Namespace) -> int:
     return run_lab(args.passed_on)
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import Plan, as_json, diagnose, exit_status, report
+
+    plan = Plan(num_workers=args.num_workers, batch_size=args.batch_size, image_size=args.image_size,
+                prefetch_factor=args.prefetch_factor)
+    findings = diagnose(plan, shm_path=args.shm)
+    print(as_json(findings, plan) if args.json else report(findings, plan))
+    return exit_status(findings)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m helpers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -224,6 +234,18 @@ def build_parser() -> argparse.ArgumentParser:
                                    "python3 kernel imports helpers. Further arguments go to `jupyter lab` "
                                    "(for example --port 8890 --no-browser).")
     p.set_defaults(func=_lab)
+
+    p = sub.add_parser("doctor", help="run this first: what this machine gives the DataLoader, with verdicts and fixes",
+                       description="Check versions, the start method, usable cores (cgroup quota and affinity), RAM, "
+                                   "/dev/shm, the open-files limit, the GPU and the cached weights against a loader "
+                                   "plan. Exit status 0 when nothing is a problem, 1 otherwise.")
+    p.add_argument("--num-workers", type=options.worker_count, default=2, help="the workers you plan to use (default 2)")
+    p.add_argument("--batch-size", type=options.positive_int, default=16, help="default 16")
+    p.add_argument("--image-size", type=options.positive_int, default=224, help="default 224")
+    p.add_argument("--prefetch-factor", type=options.positive_int, default=2, help="default 2, torch's")
+    p.add_argument("--shm", default="/dev/shm", help="the shared-memory folder to check (default /dev/shm)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.set_defaults(func=_doctor)
     return parser
 
 
