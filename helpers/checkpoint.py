@@ -1,7 +1,6 @@
 """Checkpoints that survive a crash mid-write and load with weights_only=True."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -9,13 +8,12 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
+from .files import atomic_write
 
 
 def save_checkpoint(path: str | Path, *, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    history: dict[str, list], config: dict[str, Any]) -> Path:
-    """Write to a temporary file and rename it, so an interruption never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+                    history: dict[str, list], config: dict[str, Any], partial: dict[str, Any] | None = None) -> Path:
+    """Write atomically, so an interruption never leaves a half-written checkpoint; PARTIAL: a mid-epoch position."""
     state = {
         "epoch": epoch,
         "model_state_dict": model.state_dict(),
@@ -23,10 +21,9 @@ def save_checkpoint(path: str | Path, *, epoch: int, model: nn.Module, optimizer
         "history": history,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in config.items()},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    if partial is not None:
+        state["partial"] = partial
+    return atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | Path, model: nn.Module | None = None,
