@@ -7,7 +7,7 @@ import sys
 
 from . import options
 from .cli import Parser, add_train_arguments, boundary, train_command
-from .config import START_METHODS, add_config_arguments, config_from_args
+from .config import START_METHODS, add_config_arguments, config_from_args, refuse_step_checkpoints
 from .epoch_times import SETUPS
 from .prepare import MODES
 from .transforms import PIPELINES
@@ -107,7 +107,7 @@ def _cached(args: argparse.Namespace) -> int:
     from .features import COMPARE_COLUMNS, compare, fit_cached
     from .tables import format_table
 
-    config = config_from_args(args)
+    config = refuse_step_checkpoints(config_from_args(args), "cached")
     if not args.compare:
         fit_cached(config, args.cache)
         return 0

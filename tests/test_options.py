@@ -59,6 +59,8 @@ BAD_VALUES = [
     (["doctor", "--prefetch-factor", "0"], "--prefetch-factor", "0"),
     (["train", "--checkpoint-every-steps", "0"], "--checkpoint-every-steps", "0"),
     (["train", "--checkpoint-every-steps", "2", "--checkpoint", ""], "--checkpoint-every-steps", "--checkpoint"),
+    (["cached", "--checkpoint-every-steps", "2"], "--checkpoint-every-steps", "give"),
+    (["ddp", "--checkpoint-every-steps", "2"], "--checkpoint-every-steps", "give"),
     (["scripts/train.py", "--lr", "0"], "--lr", "0"),
     (["scripts/train_ddp.py", "--timeout", "-1"], "--timeout", "-1"),
 ]
