@@ -1,15 +1,15 @@
 """Exact mid-epoch resume: a training run killed with SIGKILL mid-epoch, then resumed with the same command plus
 --resume, ends with the model and optimizer of an unbroken run, bit for bit, with 0 or 2 workers, persistent or not."""
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from helpers.checkpoint import same_training_state
 from helpers.loaders import build_loaders, reseed
-from helpers.processes import kill_group, run_group
+from helpers.processes import run_group, run_until
 from helpers.resume import EpochOrder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,48 +23,27 @@ def command(data: Path, checkpoint: Path, workers: list[str]) -> list[str]:
             "--seed", "3", *workers]
 
 
-def killed_after(argv: list[str], line: str, timeout: float = 300) -> list[str]:
-    """Run ARGV and SIGKILL its whole process group (workers too) as soon as it prints LINE; its output so far."""
-    proc = subprocess.Popen(argv, cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            start_new_session=True)
-    seen = []
-    try:
-        for out in proc.stdout:
-            seen.append(out.strip())
-            if out.startswith(line):
-                kill_group(proc)
-                break
-        proc.wait(timeout=timeout)
-    finally:
-        kill_group(proc)
-        proc.stdout.close()
-    assert seen and seen[-1].startswith(line), seen
-    assert proc.returncode == -9, "the run ended before it could be killed mid-epoch"
-    return seen
-
-
 def tensors(checkpoint: Path) -> dict:
+    """The final checkpoint: two whole epochs, no mid-epoch position left in it."""
     state = torch.load(checkpoint, weights_only=True)
     assert "partial" not in state and state["epoch"] == 2
     return state
 
 
-def assert_bit_for_bit(a: dict, b: dict) -> None:
-    for name, tensor in a["model_state_dict"].items():
-        assert torch.equal(tensor, b["model_state_dict"][name]), name
-    for (key, sa), sb in zip(a["optimizer_state_dict"]["state"].items(), b["optimizer_state_dict"]["state"].values()):
-        assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa), key
-    assert a["history"]["step_loss"] == b["history"]["step_loss"]
-    assert a["history"]["train_loss"] == b["history"]["train_loss"]
+def assert_bit_for_bit(a: Path, b: Path) -> None:
+    assert same_training_state(a, b)
+    first, second = tensors(a), tensors(b)
+    assert first["history"]["step_loss"] == second["history"]["step_loss"]
+    assert first["history"]["train_loss"] == second["history"]["train_loss"]
 
 
 @pytest.fixture(scope="module")
-def unbroken(sample_dir, tmp_path_factory) -> dict:
+def unbroken(sample_dir, tmp_path_factory) -> Path:
     """The reference: the same command, never interrupted, in the main process (0 workers)."""
     checkpoint = tmp_path_factory.mktemp("unbroken") / "ck.pt"
     done = run_group(command(sample_dir, checkpoint, ["--num-workers", "0"]), timeout=300, cwd=ROOT, env=ENV)
     assert done.returncode == 0, done.stderr
-    return tensors(checkpoint)
+    return checkpoint
 
 
 @pytest.mark.slow
@@ -73,14 +52,14 @@ def unbroken(sample_dir, tmp_path_factory) -> dict:
 def test_a_run_killed_mid_epoch_resumes_to_the_unbroken_runs_tensors(workers, unbroken, sample_dir, tmp_path):
     checkpoint = tmp_path / "ck.pt"
     argv = command(sample_dir, checkpoint, workers)
-    killed_after(argv, "Checkpoint saved in epoch 2 after step 2")
+    run_until(argv, "Checkpoint saved in epoch 2 after step 2", timeout=300, cwd=ROOT, env=ENV)
     assert torch.load(checkpoint, weights_only=True)["partial"]["steps"] >= 2  # the kill came mid-epoch
 
     resumed = run_group([*argv, "--resume"], timeout=300, cwd=ROOT, env=ENV)
     assert resumed.returncode == 0, resumed.stderr
     assert f"Resumed from {checkpoint} in epoch 2 after step" in resumed.stdout
     assert [line.split()[1] for line in resumed.stdout.splitlines() if line.startswith("Epoch")] == ["2/2"]
-    assert_bit_for_bit(tensors(checkpoint), unbroken)
+    assert_bit_for_bit(checkpoint, unbroken)
 
 
 def test_a_pass_started_mid_epoch_holds_the_unbroken_passes_remaining_batches(sample_dir):
@@ -109,3 +88,19 @@ def test_a_mid_epoch_checkpoint_resumed_without_the_option_is_refused(sample_dir
     capsys.readouterr()
     assert train_main([*common, "--resume"]) == 2
     assert "--checkpoint-every-steps" in capsys.readouterr().err
+
+
+def test_same_training_state_sees_one_changed_bit(tmp_path):
+    from helpers.checkpoint import save_checkpoint
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    a = save_checkpoint(tmp_path / "a.pt", epoch=1, model=model, optimizer=opt, history={}, config={})
+    b = save_checkpoint(tmp_path / "b.pt", epoch=1, model=model, optimizer=opt, history={}, config={})
+    assert same_training_state(a, b)
+    with torch.no_grad():
+        model.bias[0] = torch.nextafter(model.bias[0], torch.tensor(1.0))  # the next float up: one bit
+    c = save_checkpoint(tmp_path / "c.pt", epoch=1, model=model, optimizer=opt, history={}, config={})
+    assert not same_training_state(a, c)
