@@ -119,9 +119,12 @@ def open_files(soft: int | None, hard: int | None, open_now: int, strategy: str,
     unlimited = soft < 0 or soft >= 2**62  # RLIM_INFINITY is -1 on Linux, 2**63 - 1 on macOS
     value = (f"limit {'unlimited' if unlimited else soft} (hard {hard}), {open_now} open now, about {need} needed; "
              f"sharing strategy {strategy}")
-    raise_to = 4096 if hard is None or hard < 0 or hard >= 2**62 else min(hard, 4096)
-    fix = (f"`ulimit -n {raise_to}` before starting Python, or torch.multiprocessing.set_sharing_strategy("
-           "'file_system'); the symptoms are 'Too many open files' and 'received 0 items of ancdata'")
+    hard_limited = hard is not None and 0 <= hard < 2**62
+    raise_it = (f"`ulimit -n {min(hard, 4096) if hard_limited else 4096}` before starting Python"
+                if not hard_limited or hard > soft else
+                f"a higher hard limit than {hard} (Docker: --ulimit nofile=4096:4096)")
+    fix = (f"{raise_it}, or torch.multiprocessing.set_sharing_strategy('file_system'); the symptoms are "
+           "'Too many open files' and 'received 0 items of ancdata'")
     if not unlimited and soft < need:
         return Finding("open files", PROBLEM, value, fix)
     if not unlimited and soft < 4 * need:

@@ -74,7 +74,8 @@ def test_a_missing_shm_folder_is_read_as_absent(tmp_path):
 def test_a_low_open_files_limit_is_a_problem_unless_tensors_travel_by_file_system():
     plan = Plan(num_workers=8, prefetch_factor=4)
     low = open_files(64, 64, open_now=40, strategy="file_descriptor", plan=plan)
-    assert low.verdict == PROBLEM and "file_system" in low.fix and "ulimit -n 64" in low.fix
+    assert low.verdict == PROBLEM and "file_system" in low.fix and "--ulimit nofile" in low.fix  # soft = hard
+    assert "ulimit -n 4096" in open_files(64, 100000, open_now=40, strategy="file_descriptor", plan=plan).fix
     assert open_files(64, 64, open_now=20, strategy="file_system", plan=plan).verdict != PROBLEM
     assert open_files(-1, -1, open_now=40, strategy="file_descriptor", plan=plan).verdict == OK  # unlimited
 
