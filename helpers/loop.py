@@ -15,9 +15,9 @@ from .checkpoint import load_checkpoint
 from .data import Batch, SkippedFiles
 from .errors import DataError, LossNotFinite, explained_worker_failures
 from .loaders import reseed
-from .resume import Partial
 from .model import FrozenResNet18, build_model
 from .progress import progress_bar
+from .resume import Partial
 from .transforms import to_model_input
 
 ToInput = Callable[[Any, torch.device], torch.Tensor]  # a batch's images as the model takes them, on the device
