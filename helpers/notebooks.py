@@ -25,7 +25,7 @@ PROFILES: dict[str, dict[str, dict]] = {
                                   transfer_workers=[0, 1, 2, 4], e2e_image_size=224, e2e_workers=[0, 1, 2, 4],
                                   e2e_batches=6),
         "06_beyond_the_loader": dict(image_size=224, epochs=3),
-        "07_failure_zoo": dict(image_size=512),  # 12 MiB batches against the 1 MiB and 64 MiB /dev/shm
+        "08_failure_zoo": dict(image_size=512),  # 12 MiB batches against the 1 MiB and 64 MiB /dev/shm
     },
 }
 
