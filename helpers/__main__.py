@@ -7,7 +7,7 @@ import sys
 
 from . import options
 from .cli import Parser, add_train_arguments, boundary, train_command
-from .config import START_METHODS, add_config_arguments, config_from_args
+from .config import START_METHODS, add_config_arguments, config_from_args, refuse_step_checkpoints
 from .epoch_times import SETUPS
 from .prepare import MODES
 from .transforms import PIPELINES
@@ -109,7 +109,7 @@ def _cached(args: argparse.Namespace) -> int:
     from .features import COMPARE_COLUMNS, compare, fit_cached
     from .tables import format_table
 
-    config = config_from_args(args)
+    config = refuse_step_checkpoints(config_from_args(args), "cached")
     if not args.compare:
         fit_cached(config, args.cache)
         return 0
@@ -145,6 +145,16 @@ def _lab(args: argparse.Namespace) -> int:
     from .lab import run_lab
 
     return run_lab(args.passed_on)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from .doctor import Plan, as_json, diagnose, exit_status, report
+
+    plan = Plan(num_workers=args.num_workers, batch_size=args.batch_size, image_size=args.image_size,
+                prefetch_factor=args.prefetch_factor)
+    findings = diagnose(plan, shm_path=args.shm)
+    print(as_json(findings, plan) if args.json else report(findings, plan))
+    return exit_status(findings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -263,6 +273,18 @@ def build_parser() -> argparse.ArgumentParser:
                                    "python3 kernel imports helpers. Further arguments go to `jupyter lab` "
                                    "(for example --port 8890 --no-browser).")
     p.set_defaults(func=_lab)
+
+    p = sub.add_parser("doctor", help="run this first: what this machine gives the DataLoader, with verdicts and fixes",
+                       description="Check versions, the start method, usable cores (cgroup quota and affinity), RAM, "
+                                   "/dev/shm, the open-files limit, the GPU and the cached weights against a loader "
+                                   "plan. Exit status 0 when nothing is a problem, 1 otherwise.")
+    p.add_argument("--num-workers", type=options.worker_count, default=2, help="the workers you plan to use (default 2)")
+    p.add_argument("--batch-size", type=options.positive_int, default=16, help="default 16")
+    p.add_argument("--image-size", type=options.positive_int, default=224, help="default 224")
+    p.add_argument("--prefetch-factor", type=options.positive_int, default=2, help="default 2, torch's")
+    p.add_argument("--shm", default="/dev/shm", help="the shared-memory folder to check (default /dev/shm)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+    p.set_defaults(func=_doctor)
     return parser
 
 

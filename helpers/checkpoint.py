@@ -1,7 +1,6 @@
 """Checkpoints that survive a crash mid-write and load with weights_only=True."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -9,13 +8,12 @@ import torch
 from torch import nn
 
 from .errors import CheckpointError
+from .files import atomic_write
 
 
 def save_checkpoint(path: str | Path, *, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    history: dict[str, list], config: dict[str, Any]) -> Path:
-    """Write to a temporary file and rename it, so an interruption never leaves a half-written checkpoint."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+                    history: dict[str, list], config: dict[str, Any], partial: dict[str, Any] | None = None) -> Path:
+    """Write atomically, so an interruption never leaves a half-written checkpoint; PARTIAL: a mid-epoch position."""
     state = {
         "epoch": epoch,
         "model_state_dict": model.state_dict(),
@@ -23,10 +21,9 @@ def save_checkpoint(path: str | Path, *, epoch: int, model: nn.Module, optimizer
         "history": history,
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in config.items()},
     }
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-    return path
+    if partial is not None:
+        state["partial"] = partial
+    return atomic_write(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: str | Path, model: nn.Module | None = None,
@@ -51,3 +48,19 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None,
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"Checkpoint {path} belongs to a different model or optimizer ({exc}): {fix}.") from exc
     return state
+
+
+def same_training_state(a: str | Path, b: str | Path) -> bool:
+    """Whether two checkpoints hold the same model and optimizer, every tensor equal bit for bit."""
+    first, second = (torch.load(p, map_location="cpu", weights_only=True) for p in (a, b))
+
+    def equal(x: Any, y: Any) -> bool:
+        if isinstance(x, torch.Tensor):
+            return isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)
+        if isinstance(x, dict):
+            return isinstance(y, dict) and x.keys() == y.keys() and all(equal(x[k], y[k]) for k in x)
+        if isinstance(x, (list, tuple)):
+            return isinstance(y, (list, tuple)) and len(x) == len(y) and all(map(equal, x, y))
+        return x == y
+
+    return all(equal(first[k], second[k]) for k in ("model_state_dict", "optimizer_state_dict"))

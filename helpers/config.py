@@ -40,7 +40,10 @@ class TrainConfig:
     start_method: str | None = option(None, "how worker processes start (default: the platform's)",
                                       choices=START_METHODS)
     checkpoint: str | None = option("runs/checkpoint.pt", "written after every epoch; '' for none")
-    resume: bool = option(False, "continue after the checkpoint's last epoch")
+    resume: bool = option(False, "continue after the checkpoint's last epoch, or mid-epoch where it stopped")
+    checkpoint_every_steps: int | None = option(None, "also checkpoint every N optimizer steps of an epoch, so "
+                                                      "--resume continues mid-epoch, exactly as an unbroken run",
+                                                options.positive_int)
     seed: int = option(0, "seeds the split, the shuffling and the workers", options.count)
     lr: float = option(3e-3, "the head's learning rate (Adam)", options.positive_float)
     val_fraction: float = option(0.2, "share of the images held out for validation", options.fraction)
@@ -73,6 +76,9 @@ class TrainConfig:
                 if getattr(self, name):
                     raise OptionError(f"{flag_of(name)} {getattr(self, name)} with --num-workers 0: it only applies "
                                       f"to worker processes; give --num-workers 1 or more, or leave it out")
+        if self.checkpoint_every_steps and self.checkpoint is None:
+            raise OptionError(f"--checkpoint-every-steps {self.checkpoint_every_steps} with --checkpoint '': there is "
+                              f"no file to write; give --checkpoint FILE")
         if self.resume and self.checkpoint is None:
             raise OptionError("--resume with --checkpoint '': there is no file to resume from; give --checkpoint FILE")
 
@@ -96,3 +102,11 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
     """The TrainConfig that add_config_arguments' options describe; raises OptionError for a bad combination."""
     names = {f.name for f in fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+
+
+def refuse_step_checkpoints(config: TrainConfig, command: str) -> TrainConfig:
+    """CONFIG, unless it asks for mid-epoch checkpoints, which only `train` and scripts/train.py write."""
+    if config.checkpoint_every_steps:
+        raise OptionError(f"--checkpoint-every-steps {config.checkpoint_every_steps}: {command} checkpoints after "
+                          f"each epoch only; give the option to `train` or scripts/train.py, or leave it out")
+    return config

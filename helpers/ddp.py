@@ -29,7 +29,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from .checkpoint import save_checkpoint
 from .cli import Parser, add_train_arguments, boundary, save_plot
-from .config import TrainConfig, config_from_args
+from .config import TrainConfig, config_from_args, refuse_step_checkpoints
 from .errors import CourseError
 from .loaders import Loaders, make_loader, resolve_device
 from .loop import EpochHooks, EpochResult, model_and_optimizer, resume_point, run_epochs
@@ -170,7 +170,7 @@ def _train(config: TrainConfig, rank: Rank, device: torch.device, samples: _Samp
         _from_rank0(lambda: refuse_bad_files([*loaders.train.dataset.samples, *loaders.val.dataset.samples],
                                              config.num_workers), rank)
     model, optimizer = model_and_optimizer(len(loaders.classes), device, config.lr, config.pretrained and rank.main)
-    first_epoch, history = resume_point(config.checkpoint, config.resume, model, optimizer, log,
+    first_epoch, history, _ = resume_point(config.checkpoint, config.resume, model, optimizer, log,
                                         share=lambda read: _from_rank0(read, rank))
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     log(_describe(config, loaders, device, rank))
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     rank = _rank_from_env()
 
     def run() -> int:
-        config = config_from_args(args)
+        config = refuse_step_checkpoints(config_from_args(args), "ddp")
         try:
             device = _start(rank, resolve_device(config.device))
             history = _train(config, rank, device, _SampleLog(args.record_samples, rank) if args.record_samples

@@ -49,7 +49,13 @@ WORKER_HINTS = (
      "no batch arrived within the loader's `timeout`. A worker hangs (a lock or thread pool copied by fork, a network "
      "drive that stopped answering) or one batch is simply that slow. Fix: raise --timeout, or set it to 0 to wait "
      "for ever; to find a hang, run once with --num-workers 0, or try --start-method spawn."),
-    (re.compile(r"bus error|shared memory|/dev/shm", re.I),
+    (re.compile(r"too many open files|items of ancdata", re.I),
+     "the process ran out of open files. With the file_descriptor sharing strategy (Linux's default) every tensor "
+     "a worker sends is a file descriptor, open until the batch is freed; 'received 0 items of ancdata' is the main "
+     "process failing to receive one. Fix: raise the limit (`ulimit -n 4096`; `python -m helpers doctor` shows it), "
+     "call torch.multiprocessing.set_sharing_strategy('file_system'), or send fewer tensors (stack an item's "
+     "tensors into one)."),
+    (re.compile(r"bus error|shared memory|/dev/shm|file </torch_", re.I),
      "the workers ran out of shared memory, through which every batch travels to the main process; containers give "
      "/dev/shm 64 MB by default. Fix: start the container with --shm-size=2g (or --ipc=host), or use fewer workers "
      "or smaller batches."),

@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from .config import TrainConfig
 from .data import ImageFolderIndex, index_image_folder
+from .files import atomic_write
 from .loaders import make_loader, resolve_device
 from .loop import EpochHooks, Pass, batches, run_epochs
 from .model import FrozenResNet18, build_model
@@ -104,10 +105,7 @@ def build_cache(config: TrainConfig, index: ImageFolderIndex, model: FrozenResNe
     val = extract_features(model, val_loader, device, desc="features, val", **run)
     seconds = time.perf_counter() - start
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(dict(key=key, train=asdict(train), val=asdict(val)), tmp)
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: torch.save(dict(key=key, train=asdict(train), val=asdict(val)), f))
     log(f"Features of {len(train.labels)} train and {len(val.labels)} val images computed in {seconds:.1f}s"
         + (f" and saved to {path}." if path is not None else "."))
     return train, val, seconds, False

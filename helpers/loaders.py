@@ -11,6 +11,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from .data import Batch, ImageFolderIndex, collate_skipping_bad, index_image_folder
+from .resume import EpochOrder, SeededItems
 from .splits import split_datasets
 from .transforms import Pipeline, build_pipeline
 
@@ -92,8 +93,12 @@ def build_loaders(
     start_method: str | None = None,
     timeout: float = 0,
     val_batch_size: int | None = None,
+    resumable: bool = False,
 ) -> Loaders:
-    """Train and validation loaders from a handful of arguments: seeded, pinned only for CUDA, validation unshuffled."""
+    """Train and validation loaders from a handful of arguments: seeded, pinned only for CUDA, validation unshuffled.
+
+    resumable: the training order and each image's augmentation follow from seeds alone, so a pass can start mid-epoch.
+    """
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     train_pipe = build_pipeline(pipeline, image_size, train=True)
     val_pipe = build_pipeline(pipeline, image_size, train=False)
@@ -101,12 +106,21 @@ def build_loaders(
     common = dict(num_workers=num_workers, device=device, seed=seed, persistent_workers=persistent_workers,
                   prefetch_factor=prefetch_factor, start_method=start_method, timeout=timeout,
                   collate_fn=train_pipe.collate)
-    train = make_loader(train_set, batch_size=batch_size, shuffle=True, **common)
+    if resumable:
+        train = make_loader(SeededItems(train_set), batch_size=batch_size, sampler=EpochOrder(len(train_set), seed),
+                            **common)
+    else:
+        train = make_loader(train_set, batch_size=batch_size, shuffle=True, **common)
     val = make_loader(val_set, batch_size=val_batch_size or batch_size, shuffle=False, **common)
     return Loaders(train, val, index.classes, train_pipe)
 
 
-def reseed(loader: DataLoader, seed: int) -> None:
-    """Fix the shuffle order and worker seeds of the next pass, so a resumed run sees what an unbroken one would."""
+def reseed(loader: DataLoader, seed: int, start_batch: int = 0) -> None:
+    """Fix the shuffle order and worker seeds of the next pass, so a resumed run sees what an unbroken one would.
+
+    START_BATCH: where a resumable loader's pass begins (a mid-epoch resume); other loaders always start at 0.
+    """
     if loader.generator is not None:
         loader.generator.manual_seed(seed)
+    if isinstance(loader.sampler, EpochOrder):
+        loader.sampler.start_epoch(seed, start_batch * loader.batch_size)

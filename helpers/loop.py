@@ -17,6 +17,7 @@ from .errors import DataError, LossNotFinite, explained_worker_failures
 from .loaders import reseed
 from .model import FrozenResNet18, build_model
 from .progress import progress_bar
+from .resume import Partial
 from .transforms import to_model_input
 
 ToInput = Callable[[Any, torch.device], torch.Tensor]  # a batch's images as the model takes them, on the device
@@ -48,6 +49,7 @@ class Pass:
 
     skipped: SkippedFiles = field(default_factory=SkippedFiles)
     data_seconds: float = 0.0
+    drawn: int = 0  # batches taken from the loader, readable or not
     start: float = field(default_factory=lambda: time.perf_counter())
 
     def result(self, loss_sum: float, correct: int, seen: int, steps: list[float] | None = None) -> EpochResult:
@@ -72,6 +74,7 @@ def batches(loader: Iterable, seen: Pass, max_batches: int | None = None, desc: 
             seen.data_seconds += time.perf_counter() - before
             if batch is None:
                 break
+            seen.drawn += 1
             bar.update()
             if seen.skipped.note(batch):  # False: every image of the batch was unreadable
                 yield bar, batch
@@ -101,18 +104,25 @@ def train_step(model: nn.Module, images: Any, labels: torch.Tensor, criterion: n
 
 def train_one_epoch(model: nn.Module, loader: Iterable, criterion: nn.Module, optimizer: torch.optim.Optimizer,
                     device: torch.device, *, to_input: ToInput = model_input, max_batches: int | None = None,
-                    progress: bool = True, desc: str = "train") -> EpochResult:
-    """One pass over the training split; the loss reported is averaged over the training images, not any other count."""
+                    progress: bool = True, desc: str = "train", done: Partial | None = None,
+                    on_step: Callable[[Partial], None] = lambda done: None) -> EpochResult:
+    """One pass over the training split (the rest of it after DONE); the loss is averaged over its training images."""
     model.train()
-    seen, total_loss, correct, images, steps = Pass(), 0.0, 0, 0, []
-    for bar, (x, labels) in batches(loader, seen, max_batches, desc, progress):
+    done = done or Partial(epoch=0)
+    seen, drawn, skipped = Pass(), done.drawn, done.skipped
+    limit = None if max_batches is None else max(0, max_batches - drawn)
+    for bar, (x, labels) in batches(loader, seen, limit, desc, progress):
         loss, logits, labels = train_step(model, x, labels, criterion, optimizer, device, to_input)
-        steps.append(loss.item())
-        total_loss += steps[-1] * labels.numel()
-        correct += (logits.argmax(1) == labels).sum().item()
-        images += labels.numel()
-        bar.set_postfix(loss=f"{total_loss / images:.4f}")
-    return seen.result(total_loss, correct, images, steps)
+        done.step_losses.append(loss.item())
+        done.loss_sum += done.step_losses[-1] * labels.numel()
+        done.correct += (logits.argmax(1) == labels).sum().item()
+        done.images += labels.numel()
+        done.steps, done.drawn, done.skipped = done.steps + 1, drawn + seen.drawn, skipped + len(seen.skipped)
+        bar.set_postfix(loss=f"{done.loss_sum / done.images:.4f}")
+        on_step(done)
+    result = seen.result(done.loss_sum, done.correct, done.images, done.step_losses)
+    result.skipped += skipped
+    return result
 
 
 @torch.inference_mode()
@@ -188,26 +198,32 @@ class EpochHooks:
     train_context: Callable[[], ContextManager] = contextlib.nullcontext  # DDP: join, for uneven shards
     combine: Callable[[EpochResult], EpochResult] = lambda result: result  # DDP: summed over ranks
     end: Callable[[int, dict], None] = lambda epoch, history: None      # the checkpoint
+    step: Callable[[Partial], None] = lambda done: None                 # a mid-epoch checkpoint
     note: Callable[[float], str] = lambda seconds: ""                   # added to the epoch's line
 
 
 def run_epochs(model: nn.Module, loaders: tuple[Any, Any], criterion: nn.Module, optimizer: torch.optim.Optimizer,
                device: torch.device, *, epochs: int, first_epoch: int = 1, history: dict[str, list] | None = None,
                train_model: nn.Module | None = None, to_input: ToInput = model_input, max_batches: int | None = None,
-               progress: bool = True, log: Log = print, hooks: EpochHooks = EpochHooks()) -> dict[str, list]:
-    """Epochs FIRST_EPOCH to EPOCHS: seeded, trained (through TRAIN_MODEL, e.g. a DDP wrapper), evaluated, logged."""
+               progress: bool = True, log: Log = print, hooks: EpochHooks = EpochHooks(),
+               partial: dict[str, Any] | None = None) -> dict[str, list]:
+    """Epochs FIRST_EPOCH to EPOCHS: seeded, trained (through TRAIN_MODEL, e.g. a DDP wrapper), evaluated, logged.
+
+    PARTIAL: a mid-epoch checkpoint's position in FIRST_EPOCH, whose pass goes on from there.
+    """
     history = empty_history() if history is None else history
     train_loader, val_loader = loaders
     run = dict(to_input=to_input, max_batches=max_batches, progress=progress)
     for epoch in range(first_epoch, epochs + 1):
         seed = hooks.seed_of(epoch)
         torch.manual_seed(seed)  # dropout and main-process augmentation, as in an unbroken run
-        reseed(train_loader, seed)
+        done = Partial.restore(partial) if partial and partial["epoch"] == epoch else Partial(epoch)
+        reseed(train_loader, seed, start_batch=done.drawn)
         hooks.start(epoch)
         start = time.perf_counter()
         with hooks.train_context():
             train = train_one_epoch(train_model or model, train_loader, criterion, optimizer, device,
-                                    desc=f"epoch {epoch} train", **run)
+                                    desc=f"epoch {epoch} train", done=done, on_step=hooks.step, **run)
         val = evaluate(model, val_loader, criterion, device, desc=f"epoch {epoch} val", **run)
         train, val = hooks.combine(train), hooks.combine(val)
         seconds = time.perf_counter() - start
@@ -222,8 +238,9 @@ def run_epochs(model: nn.Module, loaders: tuple[Any, Any], criterion: nn.Module,
 
 def resume_point(checkpoint: str | Path | None, resume: bool, model: nn.Module, optimizer: torch.optim.Optimizer,
                  log: Log = print, share: Callable[[Callable[[], Any]], Any] = lambda read: read()
-                 ) -> tuple[int, dict[str, list]]:
-    """The first epoch to run and the history so far: after the checkpoint's last epoch when resuming, else 1.
+                 ) -> tuple[int, dict[str, list], dict[str, Any] | None]:
+    """The first epoch to run, the history so far and any mid-epoch position: after the checkpoint's last epoch
+    (or inside the epoch it stopped in) when resuming, else epoch 1 from the start.
 
     SHARE runs the read (DDP: on rank 0 only, handing the result to every rank, so other machines need no copy).
     """
@@ -233,13 +250,15 @@ def resume_point(checkpoint: str | Path | None, resume: bool, model: nn.Module, 
         if not (resume and path is not None and path.exists()):
             return None
         state = load_checkpoint(path, model, optimizer)
-        return {k: state[k] for k in ("epoch", "history", "optimizer_state_dict")}
+        return {**{k: state[k] for k in ("epoch", "history", "optimizer_state_dict")}, "partial": state.get("partial")}
 
     state = share(read)
     if state is None:
         if resume:
             log(f"No checkpoint at {path}; starting from epoch 1.")
-        return 1, empty_history()
+        return 1, empty_history(), None
     optimizer.load_state_dict(state["optimizer_state_dict"])
-    log(f"Resumed from {path} after epoch {state['epoch']}.")
-    return state["epoch"] + 1, state["history"]
+    partial = state["partial"]
+    where = f"in epoch {partial['epoch']} after step {partial['steps']}" if partial else f"after epoch {state['epoch']}"
+    log(f"Resumed from {path} {where}.")
+    return state["epoch"] + 1, state["history"], partial

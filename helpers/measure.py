@@ -5,11 +5,13 @@ Imports no model and no trainer, so the num_workers slider and every benchmark c
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import statistics
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
@@ -118,9 +120,45 @@ def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batch
         return runs
 
 
-def usable_cores() -> int:
-    """The CPU cores this process may run on (a container or taskset may allow fewer than the machine has)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def cpu_quota(root: str | Path = "/sys/fs/cgroup", cgroup_file: str | Path = "/proc/self/cgroup") -> float | None:
+    """The CPUs a cgroup quota (a container's --cpus) lets this process use, or None without one; os.cpu_count() ignores it."""
+    root, quotas = Path(root), []
+    try:
+        lines = Path(cgroup_file).read_text().splitlines()
+    except OSError:
+        lines = []
+    own = next((line.split(":", 2)[2] for line in lines if line.startswith("0::")), "/")
+    folder = root / own.lstrip("/")
+    while True:  # cgroup v2: this cgroup's cpu.max and every parent's ("max 100000" means no limit)
+        quotas.append(read_quota(folder / "cpu.max", None))
+        if folder == root or root not in folder.parents:
+            break
+        folder = folder.parent
+    for v1 in (root / "cpu", root / "cpu,cpuacct"):  # cgroup v1: the quota and period live in two files
+        quotas.append(read_quota(v1 / "cpu.cfs_quota_us", v1 / "cpu.cfs_period_us"))
+    found = [q for q in quotas if q is not None]
+    return min(found) if found else None
+
+
+def read_quota(quota_file: Path, period_file: Path | None) -> float | None:
+    """QUOTA/PERIOD in CPUs from a cgroup file, or None when the file is absent or sets no limit."""
+    try:
+        words = quota_file.read_text().split()
+        if period_file is not None:
+            words += period_file.read_text().split()
+        quota, period = words[0], float(words[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    if quota == "max" or float(quota) <= 0 or period <= 0:
+        return None
+    return float(quota) / period
+
+
+def usable_cores(root: str | Path = "/sys/fs/cgroup", cgroup_file: str | Path = "/proc/self/cgroup") -> int:
+    """The CPU cores this process can keep busy: the affinity mask (taskset) capped by the cgroup quota (containers)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cpu_quota(root, cgroup_file)
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
 
 
 @contextlib.contextmanager

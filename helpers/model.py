@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -15,10 +16,15 @@ class PretrainedWeightsUnavailable(UserWarning):
     """The ImageNet weights could not be had; the backbone is random and its features mean little."""
 
 
+def imagenet_weights_path() -> Path:
+    """Where torch's cache keeps ResNet18's ImageNet weights (TORCH_HOME moves it)."""
+    return Path(torch.hub.get_dir(), "checkpoints", os.path.basename(ResNet18_Weights.IMAGENET1K_V1.url))
+
+
 def load_imagenet_weights() -> dict[str, torch.Tensor] | None:
     """ResNet18's ImageNet weights from torch's cache or the network; None (and one loud warning) when neither works."""
     weights = ResNet18_Weights.IMAGENET1K_V1
-    cached = os.path.join(torch.hub.get_dir(), "checkpoints", os.path.basename(weights.url))
+    cached = str(imagenet_weights_path())
     try:
         if os.path.exists(cached):
             return torch.load(cached, map_location="cpu", weights_only=True)

@@ -1,9 +1,11 @@
 """Bring a download into the ImageFolder the course reads: Kaggle's flat folder, Microsoft's PetImages, or an ImageFolder."""
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,10 +70,12 @@ def detect_layout(src: str | Path) -> tuple[str, Path]:
 
 def _plan(layout: str, source: Path) -> tuple[list[tuple[Path, str, Path]], list[tuple[Path, str]]]:
     """(file, class, path under the class folder) for each file to place, and (file, reason) for each left out."""
-    place, left = [], []
+    place, left, inside = [], [], source.resolve()
     for path in sorted(p for p in source.rglob("*") if p.is_file()):
         rel = path.relative_to(source)
-        if any(part.startswith(".") for part in rel.parts):
+        if not path.resolve().is_relative_to(inside):
+            left.append((path, f"a symbolic link to {path.resolve()}, outside the download: not followed"))
+        elif any(part.startswith(".") for part in rel.parts):
             left.append((path, "hidden file"))
         elif not _is_image_name(path):
             left.append((path, "not an image name (the loaders would never open it)"))
@@ -90,12 +94,24 @@ def _plan(layout: str, source: Path) -> tuple[list[tuple[Path, str, Path]], list
 
 
 def _put(src: Path, dst: Path, mode: str) -> None:
-    if mode == "symlink":
-        dst.symlink_to(src.resolve())
-    elif mode == "hardlink":
-        os.link(src, dst)
-    else:
-        shutil.copy2(src, dst)
+    """Place one file; an OS refusal (links across file systems, symlinks not allowed) becomes the reason and the fix."""
+    try:
+        if mode == "symlink":
+            dst.symlink_to(src.resolve())
+        elif mode == "hardlink":
+            os.link(src, dst)
+        else:
+            shutil.copy2(src, dst)
+    except OSError as exc:
+        if mode == "hardlink" and exc.errno == errno.EXDEV:
+            why = "a hard link cannot cross file systems, and the download and DEST are on different ones"
+        elif mode == "symlink" and (isinstance(exc, PermissionError) or getattr(exc, "winerror", None) == 1314):
+            why = ("this system does not let you make symbolic links (on Windows: turn on Developer Mode or run "
+                   "as administrator)")
+        else:
+            why = f"{type(exc).__name__}: {exc.strerror or exc}"
+        raise DataError(f"Could not place {src} as {dst} ({MODES[mode]}): {why}. Use --mode copy, or free the "
+                        f"space or permission it needs; nothing was left in the destination.") from None
 
 
 def prepare(src: str | Path, dest: str | Path, *, mode: str = "copy") -> PrepareReport:
@@ -112,12 +128,21 @@ def prepare(src: str | Path, dest: str | Path, *, mode: str = "copy") -> Prepare
     if len({label for _, label, _ in place}) < 2:
         raise DataError(f"Found fewer than two classes in {source} ({layout} layout); nothing was written.")
     report = PrepareReport(layout, source, dest, mode, left_out=left)
-    for path, label, rel in place:
-        target = dest / label / rel
-        if target.exists():
-            report.left_out.append((path, f"same name as {target} (already placed)"))
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        _put(path, target, mode)
-        report.placed[label] += 1
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    building = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.partial-"))  # renamed when complete
+    try:
+        for path, label, rel in place:
+            target = building / label / rel
+            if target.exists():
+                report.left_out.append((path, f"same name as {dest / label / rel} (already placed)"))
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _put(path, target, mode)
+            report.placed[label] += 1
+        if dest.exists():
+            dest.rmdir()  # empty, checked above; Windows cannot rename onto a folder
+        os.replace(building, dest)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
     return report

@@ -33,3 +33,25 @@ def run_group(command: Sequence[str], *, timeout: float, env: dict[str, str] | N
     finally:
         kill_group(proc)  # anything it left behind (an orphaned worker) goes with it
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def run_until(command: Sequence[str], line: str, *, timeout: float, env: dict[str, str] | None = None,
+              cwd: str | Path | None = None) -> list[str]:
+    """Run COMMAND and SIGKILL its whole group (workers too) the moment it prints a line starting with LINE, as a
+    power cut or the OOM killer would; the lines it printed. Raises if it ended by itself first."""
+    proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True, start_new_session=True)
+    seen: list[str] = []
+    try:
+        for out in proc.stdout:  # type: ignore[union-attr]
+            seen.append(out.rstrip("\n"))
+            if out.startswith(line):
+                kill_group(proc)
+                break
+        proc.wait(timeout=timeout)
+    finally:
+        kill_group(proc)
+        proc.stdout.close()  # type: ignore[union-attr]
+    if not (seen and seen[-1].startswith(line)) or proc.returncode != -signal.SIGKILL:
+        raise RuntimeError(f"{command[0]} ended (exit {proc.returncode}) before printing {line!r}: {seen[-3:]}")
+    return seen

@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from .data import ImageFolderIndex, index_image_folder
 from .errors import DataError
+from .files import atomic_write
 from .progress import progress_bar
 
 SAMPLE_CLASSES = ("cat", "dog")
@@ -109,9 +110,7 @@ def make_sample_data(root: str | Path, per_class: int = 100, seed: int = 0, prog
         path.parent.mkdir(parents=True, exist_ok=True)
         data = sample_image_bytes(kind, i, seed)
         if not path.exists() or path.read_bytes() != data:
-            tmp = path.with_suffix(".jpg.tmp")
-            tmp.write_bytes(data)
-            tmp.replace(path)
+            atomic_write(path, lambda f: f.write(data))
     bar.close()
     return index_image_folder(root)
 

@@ -5,6 +5,8 @@ import csv
 from pathlib import Path
 from typing import Sequence
 
+from .files import atomic_file
+
 CSV_COLUMNS = ("pipeline", "mode", "num_workers", "batch_size", "image_size", "device", "images_per_s",
                "images_per_s_min", "images_per_s_max", "startup_s", "data_wait_fraction", "ceiling_fraction",
                "pss_mb", "pss_growth_mb")
@@ -45,7 +47,7 @@ def write_csv(rows: Sequence[dict], path: str | Path) -> None:
 
 def write_rows(rows: Sequence[dict], path: str | Path, columns: Sequence[str] | None = None) -> None:
     """ROWS as CSV with COLUMNS (default: the first row's keys) in that order; read_csv reads it back."""
-    with open(path, "w", newline="") as f:
+    with atomic_file(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(columns or rows[0]), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)

@@ -8,8 +8,10 @@ from torch import nn
 
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
+from .errors import CheckpointError
 from .loaders import Loaders, build_loaders, resolve_device
 from .loop import EpochHooks, model_and_optimizer, resume_point, run_epochs
+from .resume import Partial
 from .samples import data_or_sample
 from .verify import refuse_bad_files
 
@@ -22,7 +24,8 @@ def loaders_for(config: TrainConfig, device: torch.device) -> Loaders:
                          batch_size=config.batch_size, num_workers=config.num_workers,
                          val_fraction=config.val_fraction, seed=config.seed, device=device,
                          persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
-                         start_method=config.start_method, timeout=config.timeout)
+                         start_method=config.start_method, timeout=config.timeout,
+                         resumable=config.checkpoint_every_steps is not None)
 
 
 def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[str, list]:
@@ -33,17 +36,26 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
     if config.strict_data:
         refuse_bad_files([*loaders.train.dataset.samples, *loaders.val.dataset.samples], config.num_workers)
     model, optimizer = model_and_optimizer(len(loaders.classes), device, config.lr, config.pretrained)
-    first_epoch, history = resume_point(config.checkpoint, config.resume, model, optimizer, log)
+    first_epoch, history, partial = resume_point(config.checkpoint, config.resume, model, optimizer, log)
+    if partial and not config.checkpoint_every_steps:
+        raise CheckpointError(f"{config.checkpoint} was saved mid-epoch (epoch {partial['epoch']}, step "
+                              f"{partial['steps']}) by --checkpoint-every-steps; resume it with that option too, so "
+                              f"the epoch goes on in the same order.")
     log(f"Training on {device} with {config.num_workers} workers, {len(loaders.train.dataset)} train / "
         f"{len(loaders.val.dataset)} val images, classes {', '.join(loaders.classes)}.")
 
-    def save(epoch: int, history: dict[str, list]) -> None:
+    def save(epoch: int, history: dict[str, list], done: Partial | None = None) -> None:
         if config.checkpoint:
             save_checkpoint(config.checkpoint, epoch=epoch, model=model, optimizer=optimizer, history=history,
-                            config=asdict(config))
+                            config=asdict(config), partial=done and done.state())
 
-    hooks = EpochHooks(seed_of=lambda epoch: config.seed + epoch, end=save)
+    def step(done: Partial) -> None:
+        if config.checkpoint_every_steps and done.steps % config.checkpoint_every_steps == 0:
+            save(done.epoch - 1, history, done)
+            log(f"Checkpoint saved in epoch {done.epoch} after step {done.steps}.")
+
+    hooks = EpochHooks(seed_of=lambda epoch: config.seed + epoch, end=save, step=step)
     return run_epochs(model, (loaders.train, loaders.val), nn.CrossEntropyLoss(), optimizer, device,
                       epochs=config.epochs, first_epoch=first_epoch, history=history,
                       to_input=loaders.pipeline.to_model_input, max_batches=config.max_batches,
-                      progress=config.progress, log=log, hooks=hooks)
+                      progress=config.progress, log=log, hooks=hooks, partial=partial)

@@ -107,15 +107,19 @@ def verify_folder(root: str | Path, *, quarantine: str | Path | None = None, wor
     report = VerifyReport(root, len(images), bad, [p for p in files if p.suffix.lower() not in IMAGE_SUFFIXES],
                           time.perf_counter() - start, dest)
     for b in bad if dest is not None else ():
-        target = dest / b.path.relative_to(root)
+        target = free_name(dest / b.path.relative_to(root))
         target.parent.mkdir(parents=True, exist_ok=True)
-        n = 1
-        while target.exists() or target.is_symlink():  # never overwrite an earlier quarantined file
-            target = target.with_name(f"{target.stem}.{n}{target.suffix}")
-            n += 1
         shutil.move(str(b.path), str(target))
         report.moved.append((b.path, target))
     return report
+
+
+def free_name(path: Path) -> Path:
+    """PATH, or x.1.jpg, x.2.jpg... after it when taken, numbered from the original stem: nothing is overwritten."""
+    target, n = path, 1
+    while target.exists() or target.is_symlink():
+        target, n = path.with_name(f"{path.stem}.{n}{path.suffix}"), n + 1
+    return target
 
 
 def refuse_bad_files(samples: Sequence[Sample], workers: int = 0) -> None:

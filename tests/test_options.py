@@ -58,6 +58,13 @@ BAD_VALUES = [
     (["sample-data", "DIR", "--seed", "-1"], "--seed", "-1"),
     (["run-notebooks", "--profile", "huge"], "--profile", "huge"),
     (["prepare", "SRC", "DEST", "--mode", "move"], "--mode", "move"),
+    (["doctor", "--num-workers", "-1"], "--num-workers", "-1"),
+    (["doctor", "--batch-size", "0"], "--batch-size", "0"),
+    (["doctor", "--prefetch-factor", "0"], "--prefetch-factor", "0"),
+    (["train", "--checkpoint-every-steps", "0"], "--checkpoint-every-steps", "0"),
+    (["train", "--checkpoint-every-steps", "2", "--checkpoint", ""], "--checkpoint-every-steps", "--checkpoint"),
+    (["cached", "--checkpoint-every-steps", "2"], "--checkpoint-every-steps", "give"),
+    (["ddp", "--checkpoint-every-steps", "2"], "--checkpoint-every-steps", "give"),
     (["scripts/train.py", "--lr", "0"], "--lr", "0"),
     (["scripts/train_ddp.py", "--timeout", "-1"], "--timeout", "-1"),
 ]

@@ -1,0 +1,51 @@
+"""Files that are never half-written: a unique temporary file beside the target, flushed to disk, then renamed."""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Callable, Iterator
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | Path, mode: str = "wb", **open_args) -> Iterator[IO]:
+    """Open a temporary file in PATH's folder; on success it is fsynced and renamed onto PATH, on error removed.
+
+    The name is unique (two writers never share it) and in the same folder (a rename across file systems would
+    copy, and a crash mid-copy leaves half a file). os.replace is atomic on POSIX and Windows alike.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode, **open_args) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    sync_folder(path.parent)
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """WRITE the content to PATH through atomic_file (torch.save, savefig and bytes all take a binary file)."""
+    with atomic_file(path) as f:
+        write(f)
+    return Path(path)
+
+
+def sync_folder(folder: str | Path) -> None:
+    """Flush a folder's entries, so a rename survives a power cut (POSIX; Windows cannot open folders)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a folder; the rename has happened all the same
+        pass
+    finally:
+        os.close(fd)
