@@ -55,18 +55,17 @@ def _epochs(args: argparse.Namespace) -> int:
     from .samples import data_or_sample
     from .tables import format_table, write_rows
 
-    data = data_or_sample(args.data)
     machine = machine_summary()
     print(f"One epoch per setting on {machine}")
-    rows = epoch_table(data, [SETUPS[name] for name in args.setup], args.workers, device=args.device, seed=args.seed)
+    rows = epoch_table(data_or_sample(args.data), [SETUPS[name] for name in args.setup], args.workers,
+                       device=args.device, seed=args.seed)
     print(format_table(rows, TABLE_COLUMNS))
     if args.csv and rows:
         write_rows(rows, args.csv)
         print(f"CSV written to {args.csv}")
     if args.plot and rows:
         from .plots import plot_epoch_times
-        plot_epoch_times(rows, f"The blog's experiment by num_workers: {machine}").savefig(
-            args.plot, dpi=110, bbox_inches="tight")
+        plot_epoch_times(rows, f"The blog's table: {machine}").savefig(args.plot, dpi=110, bbox_inches="tight")
         print(f"Plot written to {args.plot}")
     return 0
 
@@ -211,9 +210,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("epochs", help="the blog's table: one epoch's time and data-wait share per num_workers",
-                       description="One epoch (train + validation, fresh workers, as the blog timed it) of the frozen "
-                                   "ResNet18 per setup and num_workers: the blog's setup (512 px, batch 4) and the "
-                                   "corrected ones (224 px, fast or gpu, batch 4 or 256).")
+                       description="One epoch (train + validation, fresh workers, as the blog timed it) per setup "
+                                   "and num_workers: the blog's (512 px, batch 4) and corrected ones (224 px, batch 4 or 256).")
     p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
     p.add_argument("--workers", type=options.worker_count, nargs="+", default=[0, 1, 2, 4, 8, 12, 16],
                    help="num_workers values (default 0 1 2 4 8 12 16, the blog's question on a 16-core machine)")
