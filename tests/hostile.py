@@ -38,6 +38,16 @@ def unusual(base: Image.Image) -> dict[str, tuple[str, bytes]]:
     }
 
 
+def unusual_files(root: Path) -> dict[str, Path]:
+    """A plain JPEG and every unusual image of `unusual`, written to ROOT: stem -> path."""
+    good = sample_image_bytes("cat", 0)
+    paths = {}
+    for stem, (suffix, data) in {"plain": (".jpg", good), **unusual(Image.open(io.BytesIO(good)))}.items():
+        paths[stem] = root / f"{stem}{suffix}"
+        paths[stem].write_bytes(data)
+    return paths
+
+
 def bad(good: bytes) -> dict[str, bytes]:
     return {"empty": b"", "cut": good[: len(good) // 2], "text": b"this is not a picture\n"}
 

@@ -1,5 +1,4 @@
 """The course's CUDA paths on a real GPU: `pytest -m cuda tests/test_cuda.py`. Skipped on machines without CUDA."""
-import io
 import os
 import signal
 import subprocess
@@ -8,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from helpers.bench import bench
@@ -19,10 +17,9 @@ from helpers.errors import WorkerFailure, explained_worker_failures
 from helpers.gpu_decode import DeviceDecode, collate_encoded, read_encoded
 from helpers.loaders import build_loaders, make_loader
 from helpers.loop import model_and_optimizer, train_step
-from helpers.samples import sample_image_bytes
 from helpers.train import fit
 from helpers.transforms import build_pipeline, to_model_input
-from hostile import unusual
+from hostile import unusual_files
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs an NVIDIA GPU with CUDA")]
@@ -32,13 +29,7 @@ SIZE = 64
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("cuda")
-    good = sample_image_bytes("cat", 0)
-    paths = {}
-    for stem, (suffix, data) in {"plain": (".jpg", good), **unusual(Image.open(io.BytesIO(good)))}.items():
-        paths[stem] = root / f"{stem}{suffix}"
-        paths[stem].write_bytes(data)
-    return paths
+    return unusual_files(tmp_path_factory.mktemp("cuda"))
 
 
 def test_nvjpeg_batch_decode_matches_the_cpu_decode_within_two_grey_levels(files):

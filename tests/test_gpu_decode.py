@@ -1,9 +1,7 @@
 """The gpu pipeline's code, run on the CPU: what it sends from the workers and what it decodes must match `fast`."""
-import io
 
 import pytest
 import torch
-from PIL import Image
 
 from helpers.data import ImageDataset, Sample, Unreadable, index_image_folder
 from helpers.samples import sample_image_bytes
@@ -12,20 +10,14 @@ from helpers.gpu_decode import (NO_CUDA_NOTE, DeviceDecode, bytes_to_move, colla
 from helpers.loaders import make_loader
 from helpers.bench import bench, report
 from helpers.transforms import build_pipeline
-from hostile import bad, unusual
+from hostile import bad, unusual_files
 
 SIZE = 48
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
-    root = tmp_path_factory.mktemp("gpu")
-    good = sample_image_bytes("cat", 0)
-    paths = {}
-    for stem, (suffix, data) in {"plain": (".jpg", good), **unusual(Image.open(io.BytesIO(good)))}.items():
-        paths[stem] = root / f"{stem}{suffix}"
-        paths[stem].write_bytes(data)
-    return paths
+    return unusual_files(tmp_path_factory.mktemp("gpu"))
 
 
 def test_workers_send_plain_jpeg_bytes_and_decode_everything_else_themselves(files):
