@@ -50,7 +50,8 @@ class TrainConfig:
     pretrained: bool = option(True, "skip the ImageNet weights (random backbone)")
     max_batches: int | None = option(None, "cap batches per split per epoch (quick runs); default: all",
                                      options.positive_int)
-    persistent_workers: bool = option(False, "keep workers alive between epochs (needs --num-workers 1 or more)")
+    persistent_workers: bool = option(True, "start workers afresh for every pass instead of keeping them alive "
+                                            "between epochs (start-up paid each time; ignored with --num-workers 0)")
     prefetch_factor: int | None = option(None, "batches each worker loads ahead (needs --num-workers 1 or more)",
                                          options.positive_int)
     timeout: float = option(0, "seconds to wait for a batch before failing; 0 waits for ever", options.seconds)
@@ -71,11 +72,9 @@ class TrainConfig:
                     raise argparse.ArgumentTypeError(f"got {value!r}; accepted: {', '.join(meta['choices'])}")
             except argparse.ArgumentTypeError as exc:
                 raise OptionError(f"{flag_of(f.name)}: {exc}") from None
-        if self.num_workers == 0:
-            for name in ("prefetch_factor", "persistent_workers"):
-                if getattr(self, name):
-                    raise OptionError(f"{flag_of(name)} {getattr(self, name)} with --num-workers 0: it only applies "
-                                      f"to worker processes; give --num-workers 1 or more, or leave it out")
+        if self.num_workers == 0 and self.prefetch_factor:
+            raise OptionError(f"--prefetch-factor {self.prefetch_factor} with --num-workers 0: it only applies to "
+                              f"worker processes; give --num-workers 1 or more, or leave it out")
         if self.checkpoint_every_steps and self.checkpoint is None:
             raise OptionError(f"--checkpoint-every-steps {self.checkpoint_every_steps} with --checkpoint '': there is "
                               f"no file to write; give --checkpoint FILE")

@@ -52,7 +52,8 @@ def one_epoch(index: ImageFolderIndex, setup: Setup, num_workers: int, device: t
     """One epoch (train, then validation) of the frozen ResNet18 with fresh, non-persistent loaders, as the blog ran it."""
     torch.manual_seed(seed)
     loaders = build_loaders(index, pipeline=setup.pipeline, image_size=setup.image_size, batch_size=setup.batch_size,
-                            num_workers=num_workers, val_fraction=val_fraction, seed=seed, device=device)
+                            num_workers=num_workers, val_fraction=val_fraction, seed=seed, device=device,
+                            resumable=False)  # the blog's plain shuffled loader
     model, optimizer = model_and_optimizer(len(index.classes), device, lr=1e-3, pretrained=False)
     criterion = nn.CrossEntropyLoss()
     run = dict(to_input=loaders.pipeline.to_model_input, max_batches=max_batches, progress=False)

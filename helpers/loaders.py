@@ -93,11 +93,12 @@ def build_loaders(
     start_method: str | None = None,
     timeout: float = 0,
     val_batch_size: int | None = None,
-    resumable: bool = False,
+    resumable: bool = True,
 ) -> Loaders:
     """Train and validation loaders from a handful of arguments: seeded, pinned only for CUDA, validation unshuffled.
 
-    resumable: the training order and each image's augmentation follow from seeds alone, so a pass can start mid-epoch.
+    resumable: the training order and each image's augmentation follow from seeds alone, so a pass can start mid-epoch
+    and a resumed run equals an unbroken one with persistent workers too; False gives a plain shuffled DataLoader.
     """
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     train_pipe = build_pipeline(pipeline, image_size, train=True)

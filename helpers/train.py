@@ -18,14 +18,14 @@ from .verify import refuse_bad_files
 __all__ = ["TrainConfig", "fit", "loaders_for"]
 
 
-def loaders_for(config: TrainConfig, device: torch.device) -> Loaders:
-    """The train and validation loaders CONFIG describes, on its data or the sample set."""
+def loaders_for(config: TrainConfig, device: torch.device, resumable: bool = True) -> Loaders:
+    """The train and validation loaders CONFIG describes, on its data or the sample set; resumable: see build_loaders."""
     return build_loaders(data_or_sample(config.data), pipeline=config.pipeline, image_size=config.image_size,
                          batch_size=config.batch_size, num_workers=config.num_workers,
                          val_fraction=config.val_fraction, seed=config.seed, device=device,
                          persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
                          start_method=config.start_method, timeout=config.timeout,
-                         resumable=config.checkpoint_every_steps is not None)
+                         resumable=resumable)
 
 
 def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[str, list]:

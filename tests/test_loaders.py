@@ -5,12 +5,15 @@ from torch.utils.data import RandomSampler, SequentialSampler
 import pytest
 from helpers.data import SkippedFiles, Unreadable, collate_skipping_bad
 from helpers.loaders import build_loaders, reseed
+from helpers.resume import EpochOrder
 
 
 def test_validation_is_not_shuffled_and_cpu_runs_do_not_pin(sample_dir):
     loaders = build_loaders(sample_dir, image_size=64, batch_size=4, num_workers=0, device="cpu")
     assert isinstance(loaders.val.sampler, SequentialSampler)
-    assert isinstance(loaders.train.sampler, RandomSampler)
+    assert isinstance(loaders.train.sampler, EpochOrder)
+    plain = build_loaders(sample_dir, image_size=64, batch_size=4, num_workers=0, device="cpu", resumable=False)
+    assert isinstance(plain.train.sampler, RandomSampler)
     assert not loaders.train.pin_memory and not loaders.val.pin_memory
     assert build_loaders(sample_dir, num_workers=0, device="cuda").train.pin_memory
 

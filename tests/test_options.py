@@ -34,7 +34,6 @@ BAD_VALUES = [
     (["train", "--pipeline", "foo"], "--pipeline", "foo"),
     (["train", "--start-method", "thread"], "--start-method", "thread"),
     (["train", "--num-workers", "0", "--prefetch-factor", "2"], "--prefetch-factor", "2"),
-    (["train", "--num-workers", "0", "--persistent-workers"], "--persistent-workers", "True"),
     (["train", "--resume", "--checkpoint", ""], "--resume", "--checkpoint"),
     (["cached", "--epochs", "0"], "--epochs", "0"),
     (["cached", "--image-size", "-1"], "--image-size", "-1"),
