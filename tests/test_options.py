@@ -44,6 +44,8 @@ BAD_VALUES = [
     (["bench", "--image-size", "0"], "--image-size", "0"),
     (["bench", "--batch-size", "0"], "--batch-size", "0"),
     (["bench", "--batches", "0"], "--batches", "0"),
+    (["ladder", "--workers", "-1"], "--workers", "-1"),
+    (["ladder", "--batch-size", "0"], "--batch-size", "0"),
     (["bench", "--repeats", "0"], "--repeats", "0"),
     (["bench", "--device", "tpu"], "--device", "tpu"),
     (["bench", "--pipeline", "foo"], "--pipeline", "foo"),
