@@ -1,0 +1,121 @@
+"""When a loader hangs or hides its error: each cause reproduced with real worker processes, and its fix.
+
+Every demo returns one line saying what happened, so a notebook can print it. A real hang lasts for ever; here the
+stuck worker gives up one second after the loader's timeout, so it ends by itself and nothing is left running.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from torch.utils.data import DataLoader, Dataset
+
+from .demos import mask_pids
+
+LOCK = threading.Lock()  # module-level, as logging's or a library's lock is: a fresh interpreter makes it anew
+
+
+class SlowItem(Dataset):
+    """Eight numbers; item SLOW takes SECONDS, as a read from a network drive that stopped answering would."""
+
+    def __init__(self, slow: int = 2, seconds: float = 3.0) -> None:
+        self.slow, self.seconds = slow, seconds
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int) -> int:
+        if i == self.slow:
+            time.sleep(self.seconds)
+        return i
+
+
+class BadLabel(Dataset):
+    """Eight items; item 5 raises, as a label file with a typo would."""
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int) -> int:
+        if i == 5:
+            raise ValueError(f"item {i}: label 'dgo' is not one of cat, dog")
+        return i
+
+
+class NeedsTheLock(Dataset):
+    """Eight numbers, each made while holding the module's LOCK (a logger, a cache, a library's global state)."""
+
+    def __init__(self, patience: float) -> None:
+        self.patience = patience  # a real lock waits for ever; this one gives up, so the demo's worker ends
+
+    def __len__(self) -> int:
+        return 8
+
+    def __getitem__(self, i: int) -> int:
+        if not LOCK.acquire(timeout=self.patience):
+            raise TimeoutError(f"item {i}: the lock was never released")
+        LOCK.release()
+        return i
+
+
+def first_line(exc: BaseException) -> str:
+    """An error as one line, worker pids masked, so the notebook's output is the same on every run."""
+    return mask_pids(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
+
+
+def drain(loader: DataLoader) -> str:
+    """Read every batch, or say in one line why the loader stopped."""
+    try:
+        return f"ok: {[batch.tolist() for batch in loader]}"
+    except Exception as exc:  # the failure is what the caller shows
+        return first_line(exc)
+
+
+def stuck_worker(timeout: float = 2.0) -> str:
+    """A worker blocked on one item: with `timeout` the loader fails after TIMEOUT seconds instead of waiting for ever."""
+    return drain(DataLoader(SlowItem(seconds=timeout + 1), batch_size=2, num_workers=1, timeout=timeout))
+
+
+def error_in_worker(num_workers: int) -> str:
+    """The same bad item with workers (the error comes back wrapped) and without (raised where it happens)."""
+    loader = DataLoader(BadLabel(), batch_size=2, num_workers=num_workers)
+    try:
+        for _ in loader:
+            pass
+    except ValueError as exc:
+        lines = str(exc).strip().splitlines()
+        # In a worker, torch re-raises in the main process with the worker's traceback as text in the message.
+        where = "main process, traceback in the message" if len(lines) > 1 else "raised in this process"
+        return f"{type(exc).__name__} ({where}): {lines[0]} ... {lines[-1]}" if len(lines) > 1 else \
+            f"{type(exc).__name__} ({where}): {lines[0]}"
+    return "no error"
+
+
+@contextmanager
+def lock_held_by_a_thread() -> Iterator[None]:
+    """Another thread holds LOCK for the duration, as a logging call in flight would when the loader forks."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with LOCK:
+            taken.set()
+            release.wait()
+
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    taken.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        thread.join()
+
+
+def fork_while_locked(start_method: str, timeout: float = 3.0) -> str:
+    """Workers started while another thread holds LOCK: forked ones inherit it held, by a thread they do not have."""
+    with lock_held_by_a_thread():
+        loader = DataLoader(NeedsTheLock(patience=timeout + 1), batch_size=4, num_workers=1, timeout=timeout,
+                            multiprocessing_context=start_method)
+        return f"{start_method}: {drain(loader)}"

@@ -1,0 +1,26 @@
+"""When it hangs: each cause reproduced with real workers, ending in the message that names it."""
+import psutil
+
+from helpers import hangs
+
+
+def workers_left() -> list[psutil.Process]:
+    """Children other than multiprocessing's resource tracker, which spawn starts once and keeps."""
+    return [p for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline())]
+
+
+def test_a_stuck_worker_ends_in_the_timeout_error_and_leaves_no_process():
+    assert hangs.stuck_worker(timeout=1) == "RuntimeError: DataLoader timed out after 1 seconds"
+    assert workers_left() == []
+
+
+def test_a_workers_error_arrives_wrapped_and_without_workers_it_is_raised_as_itself():
+    wrapped, plain = hangs.error_in_worker(2), hangs.error_in_worker(0)
+    assert "Caught ValueError in DataLoader worker process 0" in wrapped and "label 'dgo'" in wrapped
+    assert plain == "ValueError (raised in this process): item 5: label 'dgo' is not one of cat, dog"
+
+
+def test_a_lock_held_at_fork_hangs_the_forked_worker_but_not_a_spawned_one():
+    assert hangs.fork_while_locked("fork", timeout=1) == "fork: RuntimeError: DataLoader timed out after 1 seconds"
+    assert hangs.fork_while_locked("spawn", timeout=60) == "spawn: ok: [[0, 1, 2, 3], [4, 5, 6, 7]]"
+    assert not hangs.LOCK.locked()
