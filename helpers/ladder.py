@@ -57,15 +57,22 @@ def rungs(image_size: int = 224, small_batch: int = 4, large_batch: int = 32) ->
 def ladder(data: str | Path | ImageFolderIndex, num_workers: int | None = None, *, image_size: int = 224,
            small_batch: int = 4, large_batch: int = 32, batches: int = 64, repeats: int = 3, seed: int = 0,
            start_method: str | None = None, progress: bool = True) -> list[dict]:
-    """Time every rung, loader only, at NUM_WORKERS (default: the usable cores); one row per rung with its gains."""
+    """Time every rung, loader only, at NUM_WORKERS (default: the usable cores); one row per rung with its gains.
+
+    BATCHES counts batches of the largest size; every rung is timed over the same number of images.
+    """
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     workers = usable_cores() if num_workers is None else num_workers
     steps = rungs(image_size, small_batch, large_batch)
     bar = progress_bar(len(steps) * repeats, "ladder", progress, unit="run")
+    # Every rung's window holds the same number of images: BATCHES of the largest batch (at least the loader-only
+    # floor of 16 per worker), so a small-batch rung is not timed over a shorter, noisier stretch.
+    large = max(max(batches, 16 * workers) * max(r.batch_size for r in steps), 1)
+    timed = [max(1, large // rung.batch_size) for rung in steps]
     speeds: list[list[float]] = [[] for _ in steps]
     for _ in range(repeats):  # rungs take turns within each repeat, so a machine that drifts moves them all alike
         for number, rung in enumerate(steps):
-            run, = measure_loader(rung.dataset(index), workers, batch_size=rung.batch_size, batches=batches,
+            run, = measure_loader(rung.dataset(index), workers, batch_size=rung.batch_size, batches=timed[number],
                                   seed=seed, start_method=start_method, on_repeat=bar.update)
             speeds[number].append(run.images_per_s)
     rows: list[dict] = []

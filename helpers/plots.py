@@ -272,7 +272,7 @@ def plot_copy_on_read(rows: list[dict], title: str) -> Figure:
     return fig
 
 
-def describe(fig: Figure, numbers: bool = False) -> str:
+def describe_figure(fig: Figure, numbers: bool = False) -> str:
     """What a figure shows, in words that do not depend on the machine: each panel's title, axes and series.
 
     Numbers in labels (a core count, megabytes) are written N unless NUMBERS, so the text is the same on any machine.

@@ -20,7 +20,7 @@ def test_a_workers_error_arrives_wrapped_and_without_workers_it_is_raised_as_its
     assert plain == "ValueError (raised in this process): item 5: label 'dgo' is not one of cat, dog"
 
 
-def test_a_lock_held_at_fork_hangs_the_forked_worker_but_not_a_spawned_one():
+def test_a_lock_held_at_fork_hangs_the_forked_worker_but_not_one_from_the_forkserver():
     assert hangs.fork_while_locked("fork", timeout=1) == "fork: RuntimeError: DataLoader timed out after 1 seconds"
-    assert hangs.fork_while_locked("spawn", timeout=60) == "spawn: ok: [[0, 1, 2, 3], [4, 5, 6, 7]]"
+    assert hangs.fork_while_locked("forkserver", timeout=60) == "forkserver: ok: [[0, 1, 2, 3], [4, 5, 6, 7]]"
     assert not hangs.LOCK.locked()
