@@ -9,7 +9,8 @@ from . import options
 from .cli import Parser, add_train_arguments, boundary, train_command
 from .config import START_METHODS, add_config_arguments, config_from_args, refuse_step_checkpoints
 from .epoch_times import SETUPS
-from .prepare import MODES
+from .peers import LOADERS
+from .prepare import MODES, prepare
 from .transforms import PIPELINES
 
 
@@ -30,7 +31,7 @@ def _bench(args: argparse.Namespace) -> int:
     data = data_or_sample(args.data)
     result = bench(data, args.workers, pipelines=args.pipeline, models=args.model, image_size=args.image_size,
                    batch_size=args.batch_size, batches=args.batches, repeats=args.repeats, device=args.device,
-                   start_method=args.start_method, progress=not args.no_progress)
+                   start_method=args.start_method, progress=not args.no_progress, loaders=args.loader)
     print(report(result))
     if args.breakdown:
         print("\nWhere the time goes (one worker, one thread), and the trip to the main process by dtype:")
@@ -84,8 +85,6 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from .prepare import prepare
-
     print(prepare(args.src, args.dest, mode=args.mode).summary())
     return 0
 
@@ -109,10 +108,10 @@ def _cached(args: argparse.Namespace) -> int:
     from .tables import format_table
 
     config = refuse_step_checkpoints(config_from_args(args), "cached")
-    if not args.compare:
+    if args.compare:
+        print(format_table(compare(config, args.cache), COMPARE_COLUMNS))
+    else:
         fit_cached(config, args.cache)
-        return 0
-    print(format_table(compare(config, args.cache), COMPARE_COLUMNS))
     return 0
 
 
@@ -206,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="save a PNG of images/s and memory (PSS) against num_workers")
     p.add_argument("--breakdown", action="store_true",
                    help="also time each part of a worker's work, and the trip of float32 and uint8 batches")
+    p.add_argument("--loader", nargs="+", default=["dataloader"], choices=tuple(LOADERS), help="peers: requirements-peers.txt")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=_bench)
 

@@ -144,3 +144,26 @@ def measure_peer(name: str, samples: Sequence[Sample], threads: int, *, batch_si
             if on_repeat is not None:
                 on_repeat()
     return runs
+
+
+def decode_costs(samples: Sequence[Sample], size: int, repeats: int = 3) -> list[dict]:
+    """Milliseconds per image on one thread: the course's decode and resize, and SPDL's FFmpeg decode without and
+    with its scale to SIZE, on the same files, so a difference in a loader's speed can be traced to its decoder."""
+    from torchvision.transforms import v2
+
+    from .data import load_uint8
+    from .measure import step_costs
+
+    paths = [s.path for s in samples]
+    with one_thread():
+        rows = [dict(loader="dataloader", **row) for row in step_costs(paths, [
+            ("decode (libjpeg-turbo via torchvision)", load_uint8),
+            (f"resize to {size} px (torch, uint8)", v2.Resize((size, size), antialias=True))], repeats)]
+        if missing("spdl") is None:
+            import spdl.io
+
+            for step in [("decode (FFmpeg via SPDL, rgb24)", lambda p: spdl.io.load_image(p, pix_fmt="rgb24")),
+                         (f"decode and scale to {size} px (FFmpeg via SPDL)",
+                          lambda p: spdl.io.load_image(p, width=size, height=size, pix_fmt="rgb24"))]:
+                rows += [dict(loader="spdl", **row) for row in step_costs(paths, [step], repeats)]
+    return rows
