@@ -186,8 +186,8 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
     return result
 
 
-PEER_RULES = ("Peers: the fast pipeline's output only (uint8 224 px batches), with num_workers read as threads; "
-              "num_workers 0 (the main process) is timed for the DataLoader alone.")
+PEER_RULES = ("Peers: the fast pipeline's output only (its uint8 batches at the same image size), with num_workers read "
+              "as threads; num_workers 0 (the main process) is timed for the DataLoader alone.")
 
 
 def peer_note(loader: str) -> str | None:
@@ -268,7 +268,8 @@ def against_peers(rows: list[dict]) -> list[str]:
                 best[loader] = max(best.get(loader, r), r, key=lambda row: row["images_per_s"])
         ours = best.pop("dataloader", None)
         for loader, peer in best.items() if ours else ():
+            threads = f"{peer['num_workers']} thread{'s' * (peer['num_workers'] != 1)}"
             lines.append(f"Best of {loader}, {pipeline} {mode}: {peer['images_per_s']:.1f} images/s with "
-                         f"{peer['num_workers']} threads; the DataLoader's best (num_workers={ours['num_workers']}, "
+                         f"{threads}; the DataLoader's best (num_workers={ours['num_workers']}, "
                          f"{ours['images_per_s']:.1f}) is {ours['images_per_s'] / peer['images_per_s']:.2f} times that")
     return lines

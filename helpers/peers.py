@@ -82,14 +82,25 @@ def nodes_batches(samples: Sequence[Sample], order: list[int], batch_size: int, 
         yield images, labels
 
 
+def spdl_filter(size: int | None) -> str:
+    """FFmpeg's filter for the fast pipeline's geometry: stretched to SIZE x SIZE (SPDL pads to keep the aspect ratio
+    unless told otherwise), bilinear as the course's resize, RGB; SIZE None decodes without scaling."""
+    import spdl.io
+
+    return spdl.io.get_video_filter_desc(scale_width=size, scale_height=size, scale_algo="bilinear",
+                                         scale_mode=None, pix_fmt="rgb24")
+
+
 def spdl_batches(samples: Sequence[Sample], order: list[int], batch_size: int, threads: int, size: int) -> Batches:
     """SPDL: each task decodes and resizes one batch with FFmpeg (spdl.io.load_image_batch), THREADS tasks at once."""
     import spdl.io
     from spdl.pipeline import PipelineBuilder
 
+    scale = spdl_filter(size)
+
     def load(batch: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         buffer = spdl.io.load_image_batch([samples[i].path for i in batch], width=size, height=size,
-                                          pix_fmt="rgb24")
+                                          filter_desc=scale)
         images = spdl.io.to_torch(buffer).permute(0, 3, 1, 2).contiguous()  # NHWC as decoded, NCHW as the course's
         return images, torch.tensor([samples[i].label for i in batch])
 
@@ -146,6 +157,10 @@ def measure_peer(name: str, samples: Sequence[Sample], threads: int, *, batch_si
     return runs
 
 
+COST_COLUMNS = (("loader", "loader", "s"), ("step", "step", "s"), ("ms_per_image", "ms/image", ".2f"),
+                ("ms_min", "min", ".2f"), ("ms_max", "max", ".2f"))
+
+
 def decode_costs(samples: Sequence[Sample], size: int, repeats: int = 3) -> list[dict]:
     """Milliseconds per image on one thread: the course's decode and resize, and SPDL's FFmpeg decode without and
     with its scale to SIZE, on the same files, so a difference in a loader's speed can be traced to its decoder."""
@@ -162,8 +177,36 @@ def decode_costs(samples: Sequence[Sample], size: int, repeats: int = 3) -> list
         if missing("spdl") is None:
             import spdl.io
 
-            for step in [("decode (FFmpeg via SPDL, rgb24)", lambda p: spdl.io.load_image(p, pix_fmt="rgb24")),
+            plain, scaled = spdl_filter(None), spdl_filter(size)
+            for step in [("decode (FFmpeg via SPDL, rgb24)", lambda p: spdl.io.load_image(p, filter_desc=plain)),
                          (f"decode and scale to {size} px (FFmpeg via SPDL)",
-                          lambda p: spdl.io.load_image(p, width=size, height=size, pix_fmt="rgb24"))]:
+                          lambda p: spdl.io.load_image(p, filter_desc=scaled))]:
                 rows += [dict(loader="spdl", **row) for row in step_costs(paths, [step], repeats)]
+        if missing("dali") is None:
+            decode, resized = (dali_cost(paths, size if scale else None, repeats) for scale in (False, True))
+            rows += [dict(loader="dali", step="decode (libjpeg-turbo via nvImageCodec)", **decode),
+                     dict(loader="dali", step=f"decode and resize to {size} px (DALI on the CPU)", **resized)]
     return rows
+
+
+def dali_cost(paths: Sequence[str], size: int | None, repeats: int) -> dict:
+    """Milliseconds per image for a one-thread DALI graph that decodes PATHS, and resizes them when SIZE is given."""
+    import statistics
+    import time
+
+    from nvidia.dali import fn, pipeline_def, types
+
+    @pipeline_def(batch_size=len(paths), num_threads=1, device_id=None, exec_pipelined=False, exec_async=False)
+    def graph():
+        images = fn.decoders.image(fn.readers.file(files=list(paths))[0], device="cpu", output_type=types.RGB)
+        return images if size is None else fn.resize(images, resize_x=size, resize_y=size)
+
+    pipe = graph()
+    pipe.build()
+    pipe.run()  # warm-up, not timed
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        pipe.run()
+        seconds.append((time.perf_counter() - start) / len(paths))
+    return dict(ms_per_image=1000 * statistics.median(seconds), ms_min=1000 * min(seconds), ms_max=1000 * max(seconds))

@@ -98,5 +98,6 @@ def test_the_plot_draws_a_line_per_loader():
             for loader in ("dataloader", "nodes") for n in (1, 2)]
     fig = plot_bench(rows, {"fast": 80.0}, 2, "test machine", memory=True)
     labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert labels[:2] == ["fast, loader", "fast CPU ceiling (2 cores)"] and "fast, loader, nodes" in labels
+    assert {"fast, loader", "fast, loader, nodes"} <= set(labels)
+    assert labels.count("fast CPU ceiling (2 cores)") == 1  # one ceiling: every loader makes the same batches
     assert "specialised" in fig.axes[0].get_title()
