@@ -101,3 +101,16 @@ def test_the_plot_draws_a_line_per_loader():
     assert {"fast, loader", "fast, loader, nodes"} <= set(labels)
     assert labels.count("fast CPU ceiling (2 cores)") == 1  # one ceiling: every loader makes the same batches
     assert "specialised" in fig.axes[0].get_title()
+
+
+def test_decode_costs_time_the_courses_steps_and_each_installed_peers(sample_dir, monkeypatch):
+    from helpers.peers import decode_costs
+
+    samples = index_image_folder(sample_dir).samples
+    rows = decode_costs(samples, SIZE, repeats=1)
+    assert [r["loader"] for r in rows][:2] == ["dataloader", "dataloader"]
+    assert {r["loader"] for r in rows} == {"dataloader"} | {n for n in ("spdl", "dali") if not missing(n)}
+    assert all(0 < r["ms_min"] <= r["ms_per_image"] <= r["ms_max"] for r in rows)
+    hide(monkeypatch, "spdl")
+    hide(monkeypatch, "dali")
+    assert {r["loader"] for r in decode_costs(samples, SIZE, repeats=1)} == {"dataloader"}
