@@ -9,6 +9,7 @@ from . import commands, options
 from .cli import Parser, add_train_arguments, boundary, train_command
 from .config import START_METHODS, add_config_arguments
 from .epoch_times import SETUPS
+from .peers import LOADERS
 from .prepare import MODES
 from .transforms import PIPELINES
 
@@ -63,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", default=None, help="save a PNG of images/s and memory (PSS) against num_workers")
     p.add_argument("--breakdown", action="store_true",
                    help="also time each part of a worker's work, and the trip of float32 and uint8 batches")
+    p.add_argument("--loader", nargs="+", default=["dataloader"], choices=tuple(LOADERS), help="peers: requirements-peers.txt")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=commands.bench)
 

@@ -18,8 +18,9 @@ from .loop import model_and_optimizer, train_step
 from .measure import (default_batch_size, machine_summary, measure_loader, one_thread, past_the_cores_note,
                       usable_cores)
 from .memory import available_mb, process_memory
+from .peers import measure_peer, missing, versions
 from .progress import progress_bar
-from .tables import BENCH_COLUMNS, BENCH_MEMORY_COLUMNS, format_table
+from .tables import BENCH_COLUMNS, BENCH_MEMORY_COLUMNS, LOADER_COLUMN, format_table
 from .transforms import Pipeline, build_pipeline
 
 
@@ -90,7 +91,8 @@ class BenchResult:
 
         limited_by_memory says that a setting left out for its memory would have been picked (or that none fits).
         """
-        rows = [r for r in self.rows if r["pipeline"] == pipeline and r["mode"] == mode]
+        rows = [r for r in self.rows if r["pipeline"] == pipeline and r["mode"] == mode
+                and r.get("loader", "dataloader") == "dataloader"]
         if not rows:
             return None
         fitting = [r for r in rows if self.fits(r)]
@@ -121,20 +123,25 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
           pipelines: Sequence[str] = ("blog", "fast"), models: Sequence[str] = ("none",), image_size: int = 512,
           batch_size: int | None = None, batches: int = 20, repeats: int = 3, device: str = "auto",
           start_method: str | None = None, seed: int = 0, progress: bool = True,
-          decode_on_cpu: bool = False) -> BenchResult:
+          decode_on_cpu: bool = False, loaders: Sequence[str] = ("dataloader",)) -> BenchResult:
     """Sweep num_workers for each pipeline and mode; loader-only when model is 'none', else loader plus training.
 
     The gpu pipeline needs CUDA and is skipped with a note without it; decode_on_cpu runs its code on the CPU instead
     (libjpeg-turbo in the main process), which checks the path but measures nothing worth quoting.
+    LOADERS beside 'dataloader' are the specialised peers (helpers/peers.py), timed on the fast pipeline with as many
+    threads as the DataLoader has workers; one that is not installed is skipped with a note saying how to add it.
     """
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     dev = resolve_device(device)
     result = BenchResult([], {}, usable_cores(), machine=machine_summary(), memory_budget_mb=memory_budget_mb())
-    bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats, "bench", progress, unit="run")
+    bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats * len(loaders), "bench", progress,
+                       unit="run")
+    result.notes += [note for note in map(peer_note, loaders) if note]
+    result.machine += "".join(f", {v}" for v in [versions(loaders)] if v)
     for pipeline in pipelines:
         if pipeline == "gpu" and dev.type != "cuda" and not decode_on_cpu:
             result.notes.append(NO_CUDA_NOTE)
-            bar.update(len(models) * len(workers) * repeats)
+            bar.update(len(models) * len(workers) * repeats * len(loaders))
             continue
         pipe = build_pipeline(pipeline, image_size, train=True)
         dataset, size, decode = pipe.dataset(index.samples), batch_size or default_batch_size(pipeline, dev), None
@@ -148,14 +155,21 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
             if train is not None:
                 sample = pipe.collate([dataset[i % len(dataset)] for i in range(size)])
                 result.model_images_per_s[pipeline] = train.throughput_on_device(decode(sample) if decode else sample)
-            for n in workers:
-                runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
-                                      seed=seed, start_method=start_method, step=train or decode,
-                                      on_repeat=bar.update, collate_fn=pipe.collate, memory=True)
+            for n, loader in [(n, loader) for n in workers for loader in loaders]:  # compared loaders close in time
+                if loader != "dataloader" and (peer_note(loader) or pipeline != "fast" or n == 0):
+                    bar.update(repeats)  # the notes say why: not installed, or the peers' rules below
+                    continue
+                if loader == "dataloader":
+                    runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
+                                          seed=seed, start_method=start_method, step=train or decode,
+                                          on_repeat=bar.update, collate_fn=pipe.collate, memory=True)
+                else:
+                    runs = measure_peer(loader, index.samples, n, batch_size=size, batches=batches, repeats=repeats,
+                                        image_size=image_size, seed=seed, step=train, on_repeat=bar.update)
                 speeds = [r.images_per_s for r in runs]
                 waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None and train]
                 result.rows.append(dict(
-                    pipeline=pipeline, mode="loader" if train is None else "end-to-end", num_workers=n,
+                    loader=loader, pipeline=pipeline, mode="loader" if train is None else "end-to-end", num_workers=n,
                     batch_size=size, image_size=image_size, device=str(dev),
                     images_per_s=statistics.median(speeds), images_per_s_min=min(speeds),
                     images_per_s_max=max(speeds), startup_s=statistics.median(r.startup_s for r in runs),
@@ -164,10 +178,21 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
                     pss_mb=statistics.median(r.pss_mb for r in runs),
                     pss_growth_mb=statistics.median(r.pss_growth_mb for r in runs)))
     bar.close()
+    if set(loaders) - {"dataloader"}:
+        result.notes.append(PEER_RULES)
     note = past_the_cores_note(workers)
     if note:
         result.notes.append(note)
     return result
+
+
+PEER_RULES = ("Peers: the fast pipeline's output only (its uint8 batches at the same image size), with num_workers read "
+              "as threads; num_workers 0 (the main process) is timed for the DataLoader alone.")
+
+
+def peer_note(loader: str) -> str | None:
+    """The one line a peer that cannot run here is skipped with; None for the DataLoader and an installed peer."""
+    return None if loader == "dataloader" else missing(loader)
 
 
 def _synchronized(step: Callable, device: torch.device) -> Callable:
@@ -184,8 +209,9 @@ def _synchronized(step: Callable, device: torch.device) -> Callable:
 
 def report(result: BenchResult) -> str:
     """The table, the ceilings it is measured against, and a recommendation per pipeline and mode."""
-    lines = [f"Measured on {result.machine}", format_table(result.rows, BENCH_COLUMNS + BENCH_MEMORY_COLUMNS), "",
-             *result.notes]
+    peers = any(r.get("loader", "dataloader") != "dataloader" for r in result.rows)
+    columns = (LOADER_COLUMN,) * peers + BENCH_COLUMNS + BENCH_MEMORY_COLUMNS
+    lines = [f"Measured on {result.machine}", format_table(result.rows, columns), "", *result.notes]
     if result.memory_budget_mb is not None:
         lines.append(f"Memory: PSS of the main process and its workers at the end of the timed window, and its growth "
                      f"over it; a setting may reach {result.memory_budget_mb:.0f} MB ({MEMORY_MARGIN:.0%} of the "
@@ -196,9 +222,11 @@ def report(result: BenchResult) -> str:
         if pipeline in result.model_images_per_s:
             lines.append(f"Model ceiling, {pipeline}: {result.model_images_per_s[pipeline]:.1f} images/s "
                          f"on batches already on the device")
-    lines += above_ceiling(result)
+    lines += above_ceiling(result) + against_peers(result.rows)
     for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in result.rows):
         rec = result.recommendation(pipeline, mode)
+        if rec is None:
+            continue
         lines.append(f"Recommended for {pipeline}, {mode}: num_workers={rec['num_workers']} "
                      f"({rec['images_per_s']:.1f} images/s, within 5% of the best), "
                      f"persistent_workers={rec['persistent_workers']}, prefetch_factor={rec['prefetch_factor']}, "
@@ -226,4 +254,22 @@ def above_ceiling(result: BenchResult) -> list[str]:
             lines.append(f"{where} reads {r['images_per_s']:.0f} images/s, above the model ceiling ({model:.0f}): "
                          "the ceiling, timed on one batch before the sweep, understated the model in this run, so "
                          "read it as approximate here.")
+    return lines
+
+
+def against_peers(rows: list[dict]) -> list[str]:
+    """Per pipeline and mode, the DataLoader's best setting against each peer's best, as a ratio from the same run."""
+    lines = []
+    for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
+        best = {}
+        for r in rows:
+            if (r["pipeline"], r["mode"]) == (pipeline, mode):
+                loader = r.get("loader", "dataloader")
+                best[loader] = max(best.get(loader, r), r, key=lambda row: row["images_per_s"])
+        ours = best.pop("dataloader", None)
+        for loader, peer in best.items() if ours else ():
+            threads = f"{peer['num_workers']} thread{'s' * (peer['num_workers'] != 1)}"
+            lines.append(f"Best of {loader}, {pipeline} {mode}: {peer['images_per_s']:.1f} images/s with "
+                         f"{threads}; the DataLoader's best (num_workers={ours['num_workers']}, "
+                         f"{ours['images_per_s']:.1f}) is {ours['images_per_s'] / peer['images_per_s']:.2f} times that")
     return lines

@@ -129,7 +129,8 @@ class Breakdown:
         lines = []
         for label, rows in self.costs.items():
             pipeline = label.split()[0]
-            measured = [r["images_per_s"] for r in result.rows if r["pipeline"] == pipeline and r["mode"] == "loader"]
+            measured = [r["images_per_s"] for r in result.rows if r["pipeline"] == pipeline and r["mode"] == "loader"
+                        and r.get("loader", "dataloader") == "dataloader"]  # the trip is a worker process's
             if not measured or pipeline not in result.one_core_images_per_s:
                 continue
             ceiling = result.one_core_images_per_s[pipeline] * result.cores

@@ -24,7 +24,7 @@ def bench(args: argparse.Namespace) -> int:
     data = data_or_sample(args.data)
     result = bench(data, args.workers, pipelines=args.pipeline, models=args.model, image_size=args.image_size,
                    batch_size=args.batch_size, batches=args.batches, repeats=args.repeats, device=args.device,
-                   start_method=args.start_method, progress=not args.no_progress)
+                   start_method=args.start_method, progress=not args.no_progress, loaders=args.loader)
     print(report(result))
     if args.breakdown:
         print("\nWhere the time goes (one worker, one thread), and the trip to the main process by dtype:")

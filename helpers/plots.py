@@ -38,27 +38,30 @@ def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores:
     memory = memory and any(r.get("pss_mb") is not None for r in rows)
     fig = _figure((13, 4.5) if memory else (8, 4.5))
     ax, mem = fig.subplots(1, 2, width_ratios=(8, 5)) if memory else (fig.subplots(), None)
-    for key in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
-        sel = [r for r in rows if (r["pipeline"], r["mode"]) == key]
+    peers = any(series(r)[2] for r in rows)
+    for key in dict.fromkeys(map(series, rows)):
+        sel = [r for r in rows if series(r) == key]
         x = [r["num_workers"] for r in sel]
         y = [r["images_per_s"] for r in sel]
         err = [[r["images_per_s"] - r["images_per_s_min"] for r in sel],
                [r["images_per_s_max"] - r["images_per_s"] for r in sel]]
-        line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{key[0]}, {key[1]}")
+        line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=", ".join(filter(None, key)))
         ceiling = one_core_images_per_s.get(key[0])
-        if ceiling and key[1] == "loader":
+        if ceiling and key[1] == "loader" and not key[2]:
             ax.axhline(ceiling * cores, ls="--", lw=1, color=line[0].get_color(),
                        label=f"{key[0]} CPU ceiling ({cores} cores)")
     ax.axvline(cores, color="grey", lw=0.8, ls=":", label="num_workers = cores")
-    ax.set(title=f"DataLoader throughput by num_workers\n{machine}", xlabel="num_workers",
-           ylabel="Images per second (median, min-max bars)")
+    what = "The DataLoader and the specialised loaders" if peers else "DataLoader throughput"
+    ax.set(title=f"{what} by num_workers\n{machine}", xlabel="num_workers (threads, for the peers)" if peers
+           else "num_workers", ylabel="Images per second (median, min-max bars)")
     ax.set_xticks(sorted({r["num_workers"] for r in rows}))
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
     if mem is not None:
-        for key in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
-            sel = [r for r in rows if (r["pipeline"], r["mode"]) == key and r.get("pss_mb") is not None]
-            mem.plot([r["num_workers"] for r in sel], [r["pss_mb"] for r in sel], marker="o", label=f"{key[0]}, {key[1]}")
+        for key in dict.fromkeys(map(series, rows)):
+            sel = [r for r in rows if series(r) == key and r.get("pss_mb") is not None]
+            mem.plot([r["num_workers"] for r in sel], [r["pss_mb"] for r in sel], marker="o",
+                     label=", ".join(filter(None, key)))
         mem.set(title="Memory by num_workers: PSS of the main\nprocess and its workers, end of the window",
                 xlabel="num_workers", ylabel="PSS (MB)")
         mem.set_xticks(sorted({r["num_workers"] for r in rows}))
@@ -66,6 +69,12 @@ def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores:
         mem.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def series(row: dict) -> tuple[str, str, str]:
+    """A bench row's line in a plot: pipeline, mode, and the loader when it is a peer rather than the DataLoader."""
+    loader = row.get("loader") or "dataloader"
+    return row["pipeline"], row["mode"], "" if loader == "dataloader" else loader
 
 
 def _as_hwc(image):

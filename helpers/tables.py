@@ -7,7 +7,7 @@ from typing import Sequence
 
 from .files import atomic_file
 
-CSV_COLUMNS = ("pipeline", "mode", "num_workers", "batch_size", "image_size", "device", "images_per_s",
+CSV_COLUMNS = ("loader", "pipeline", "mode", "num_workers", "batch_size", "image_size", "device", "images_per_s",
                "images_per_s_min", "images_per_s_max", "startup_s", "data_wait_fraction", "ceiling_fraction",
                "pss_mb", "pss_growth_mb")
 
@@ -34,6 +34,7 @@ BENCH_COLUMNS = (
     ("data_wait_fraction", "data wait", ".0%"),
     ("ceiling_fraction", "of CPU ceiling", ".0%"),
 )
+LOADER_COLUMN = ("loader", "loader", "s")  # printed first when the specialised loaders were timed too
 BENCH_MEMORY_COLUMNS = (  # apart, so tables of CSVs from before memory was measured still print
     ("pss_mb", "PSS MB", ".0f"),
     ("pss_growth_mb", "PSS growth MB", "+.1f"),

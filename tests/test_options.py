@@ -50,6 +50,7 @@ BAD_VALUES = [
     (["bench", "--device", "tpu"], "--device", "tpu"),
     (["bench", "--pipeline", "foo"], "--pipeline", "foo"),
     (["bench", "--model", "vgg"], "--model", "vgg"),
+    (["bench", "--loader", "ffcv"], "--loader", "ffcv"),
     (["verify", "DIR", "--workers", "-2"], "--workers", "-2"),
     (["memory", "--entries", "0"], "--entries", "0"),
     (["memory", "--entries", "10000000000000"], "--entries", "10000000000000"),
