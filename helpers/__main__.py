@@ -10,12 +10,13 @@ from .cli import Parser, add_train_arguments, boundary, train_command
 from .config import START_METHODS, add_config_arguments, config_from_args, refuse_step_checkpoints
 from .epoch_times import SETUPS
 from .prepare import MODES
+from .threads import WORKER_KINDS
+from .timeline import add_command as add_timeline_command
 from .transforms import PIPELINES
 
 
 def _sample_data(args: argparse.Namespace) -> int:
     from .samples import make_sample_data
-
     index = make_sample_data(args.dir, per_class=args.per_class, seed=args.seed)
     print(f"{len(index.samples)} images in {args.dir} ({', '.join(index.classes)}), seed {args.seed}")
     return 0
@@ -30,7 +31,7 @@ def _bench(args: argparse.Namespace) -> int:
     data = data_or_sample(args.data)
     result = bench(data, args.workers, pipelines=args.pipeline, models=args.model, image_size=args.image_size,
                    batch_size=args.batch_size, batches=args.batches, repeats=args.repeats, device=args.device,
-                   start_method=args.start_method, progress=not args.no_progress)
+                   start_method=args.start_method, progress=not args.no_progress, worker_kinds=args.worker_kind)
     print(report(result))
     if args.breakdown:
         print("\nWhere the time goes (one worker, one thread), and the trip to the main process by dtype:")
@@ -85,14 +86,12 @@ def _run_notebooks(args: argparse.Namespace) -> int:
 
 def _prepare(args: argparse.Namespace) -> int:
     from .prepare import prepare
-
     print(prepare(args.src, args.dest, mode=args.mode).summary())
     return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
     from .verify import verify_folder
-
     report = verify_folder(args.dir, quarantine=args.quarantine, workers=args.workers, progress=not args.no_progress)
     print(report.summary())
     return 1 if args.strict and report.bad else 0
@@ -100,7 +99,6 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _ddp(args: argparse.Namespace) -> int:
     from .ddp import main as ddp_main
-
     return ddp_main(args.passed_on)
 
 
@@ -142,7 +140,6 @@ def _memory(args: argparse.Namespace) -> int:
 
 def _lab(args: argparse.Namespace) -> int:
     from .lab import run_lab
-
     return run_lab(args.passed_on)
 
 
@@ -202,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=options.positive_int, default=3)
     p.add_argument("--device", type=options.device_name, default="auto", help="auto, cpu or cuda")
     p.add_argument("--start-method", choices=START_METHODS, default=None)
+    p.add_argument("--worker-kind", nargs="+", default=["process"], choices=WORKER_KINDS,
+                   help="process (DataLoader workers, the default) and/or thread (the same batches on torchdata threads)")
     p.add_argument("--csv", default=None, help="write one row per setting to this CSV")
     p.add_argument("--plot", default=None, help="save a PNG of images/s and memory (PSS) against num_workers")
     p.add_argument("--breakdown", action="store_true",
@@ -283,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shm", default="/dev/shm", help="the shared-memory folder to check (default /dev/shm)")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.set_defaults(func=_doctor)
+    add_timeline_command(sub)
     return parser
 
 

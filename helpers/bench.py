@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from .data import ImageDataset, ImageFolderIndex, collate_skipping_bad, index_image_folder
+from .data import ImageDataset, ImageFolderIndex, SkippedFiles, collate_skipping_bad, index_image_folder
 from .gpu_decode import NO_CUDA_NOTE, DeviceDecode
 from .loaders import resolve_device
 from .loop import model_and_optimizer, train_step
@@ -19,7 +19,7 @@ from .measure import (default_batch_size, machine_summary, measure_loader, one_t
                       usable_cores)
 from .memory import available_mb, process_memory
 from .progress import progress_bar
-from .tables import BENCH_COLUMNS, BENCH_MEMORY_COLUMNS, format_table
+from .tables import BENCH_COLUMNS, BENCH_KIND_COLUMNS, BENCH_MEMORY_COLUMNS, format_table
 from .transforms import Pipeline, build_pipeline
 
 
@@ -85,12 +85,13 @@ class BenchResult:
             return True
         return row["pss_mb"] + max(row.get("pss_growth_mb") or 0.0, 0.0) <= self.memory_budget_mb
 
-    def recommendation(self, pipeline: str, mode: str) -> dict | None:
+    def recommendation(self, pipeline: str, mode: str, worker_kind: str = "process") -> dict | None:
         """The smallest num_workers within 5 % of the best median among the settings memory holds, with its settings.
 
         limited_by_memory says that a setting left out for its memory would have been picked (or that none fits).
         """
-        rows = [r for r in self.rows if r["pipeline"] == pipeline and r["mode"] == mode]
+        rows = [r for r in self.rows if (r["pipeline"], r["mode"], r.get("worker_kind", "process")) ==
+                (pipeline, mode, worker_kind)]
         if not rows:
             return None
         fitting = [r for r in rows if self.fits(r)]
@@ -121,20 +122,22 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
           pipelines: Sequence[str] = ("blog", "fast"), models: Sequence[str] = ("none",), image_size: int = 512,
           batch_size: int | None = None, batches: int = 20, repeats: int = 3, device: str = "auto",
           start_method: str | None = None, seed: int = 0, progress: bool = True,
-          decode_on_cpu: bool = False) -> BenchResult:
+          decode_on_cpu: bool = False, worker_kinds: Sequence[str] = ("process",)) -> BenchResult:
     """Sweep num_workers for each pipeline and mode; loader-only when model is 'none', else loader plus training.
 
     The gpu pipeline needs CUDA and is skipped with a note without it; decode_on_cpu runs its code on the CPU instead
     (libjpeg-turbo in the main process), which checks the path but measures nothing worth quoting.
+    WORKER_KINDS: 'process' (DataLoader workers), 'thread' (the same batches on threads, helpers.threads), or both.
     """
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     dev = resolve_device(device)
     result = BenchResult([], {}, usable_cores(), machine=machine_summary(), memory_budget_mb=memory_budget_mb())
-    bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats, "bench", progress, unit="run")
+    runs_per_model = len(workers) * repeats * len(worker_kinds)
+    bar = progress_bar(len(pipelines) * len(models) * runs_per_model, "bench", progress, unit="run")
     for pipeline in pipelines:
         if pipeline == "gpu" and dev.type != "cuda" and not decode_on_cpu:
             result.notes.append(NO_CUDA_NOTE)
-            bar.update(len(models) * len(workers) * repeats)
+            bar.update(len(models) * runs_per_model)
             continue
         pipe = build_pipeline(pipeline, image_size, train=True)
         dataset, size, decode = pipe.dataset(index.samples), batch_size or default_batch_size(pipeline, dev), None
@@ -148,14 +151,17 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
             if train is not None:
                 sample = pipe.collate([dataset[i % len(dataset)] for i in range(size)])
                 result.model_images_per_s[pipeline] = train.throughput_on_device(decode(sample) if decode else sample)
-            for n in workers:
+            for kind, n in ((kind, n) for kind in worker_kinds for n in workers):
+                if kind != worker_kinds[0] and n == workers[0]:
+                    SkippedFiles.forget_warnings()  # each kind names the bad files it met
                 runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
                                       seed=seed, start_method=start_method, step=train or decode,
-                                      on_repeat=bar.update, collate_fn=pipe.collate, memory=True)
+                                      on_repeat=bar.update, collate_fn=pipe.collate, memory=True, worker_kind=kind)
                 speeds = [r.images_per_s for r in runs]
                 waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None and train]
                 result.rows.append(dict(
-                    pipeline=pipeline, mode="loader" if train is None else "end-to-end", num_workers=n,
+                    pipeline=pipeline, mode="loader" if train is None else "end-to-end", worker_kind=kind,
+                    num_workers=n,
                     batch_size=size, image_size=image_size, device=str(dev),
                     images_per_s=statistics.median(speeds), images_per_s_min=min(speeds),
                     images_per_s_max=max(speeds), startup_s=statistics.median(r.startup_s for r in runs),
@@ -184,7 +190,8 @@ def _synchronized(step: Callable, device: torch.device) -> Callable:
 
 def report(result: BenchResult) -> str:
     """The table, the ceilings it is measured against, and a recommendation per pipeline and mode."""
-    lines = [f"Measured on {result.machine}", format_table(result.rows, BENCH_COLUMNS + BENCH_MEMORY_COLUMNS), "",
+    columns = BENCH_COLUMNS + BENCH_MEMORY_COLUMNS + BENCH_KIND_COLUMNS
+    lines = [f"Measured on {result.machine}", format_table(result.rows, columns), "",
              *result.notes]
     if result.memory_budget_mb is not None:
         lines.append(f"Memory: PSS of the main process and its workers at the end of the timed window, and its growth "
@@ -197,8 +204,13 @@ def report(result: BenchResult) -> str:
             lines.append(f"Model ceiling, {pipeline}: {result.model_images_per_s[pipeline]:.1f} images/s "
                          f"on batches already on the device")
     lines += above_ceiling(result)
-    for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in result.rows):
-        rec = result.recommendation(pipeline, mode)
+    for pipeline, mode, kind in dict.fromkeys((r["pipeline"], r["mode"], r.get("worker_kind", "process"))
+                                              for r in result.rows):
+        rec = result.recommendation(pipeline, mode, kind)
+        if kind == "thread":
+            lines.append(f"Best for {pipeline}, {mode} on thread workers: {rec['num_workers']} threads "
+                         f"({rec['images_per_s']:.1f} images/s, within 5% of the best)")
+            continue
         lines.append(f"Recommended for {pipeline}, {mode}: num_workers={rec['num_workers']} "
                      f"({rec['images_per_s']:.1f} images/s, within 5% of the best), "
                      f"persistent_workers={rec['persistent_workers']}, prefetch_factor={rec['prefetch_factor']}, "

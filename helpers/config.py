@@ -71,11 +71,8 @@ class TrainConfig:
                     raise argparse.ArgumentTypeError(f"got {value!r}; accepted: {', '.join(meta['choices'])}")
             except argparse.ArgumentTypeError as exc:
                 raise OptionError(f"{flag_of(f.name)}: {exc}") from None
-        if self.num_workers == 0:
-            for name in ("prefetch_factor", "persistent_workers"):
-                if getattr(self, name):
-                    raise OptionError(f"{flag_of(name)} {getattr(self, name)} with --num-workers 0: it only applies "
-                                      f"to worker processes; give --num-workers 1 or more, or leave it out")
+        for name in ("prefetch_factor", "persistent_workers"):
+            options.needs_workers(flag_of(name), getattr(self, name), self.num_workers)
         if self.checkpoint_every_steps and self.checkpoint is None:
             raise OptionError(f"--checkpoint-every-steps {self.checkpoint_every_steps} with --checkpoint '': there is "
                               f"no file to write; give --checkpoint FILE")

@@ -28,6 +28,12 @@ def plot_history(history: dict[str, list]) -> Figure:
     return fig
 
 
+def series(row: dict) -> tuple[str, ...]:
+    """A bench row's line on the plot: pipeline and mode, and thread workers apart from processes."""
+    thread = row.get("worker_kind") == "thread"
+    return (row["pipeline"], row["mode"], "threads") if thread else (row["pipeline"], row["mode"])
+
+
 def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores: int, machine: str = "",
                memory: bool = False) -> Figure:
     """Images per second against num_workers, median with min-max bars, beside each pipeline's CPU ceiling.
@@ -37,15 +43,17 @@ def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores:
     memory = memory and any(r.get("pss_mb") is not None for r in rows)
     fig = _figure((13, 4.5) if memory else (8, 4.5))
     ax, mem = fig.subplots(1, 2, width_ratios=(8, 5)) if memory else (fig.subplots(), None)
-    for key in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
-        sel = [r for r in rows if (r["pipeline"], r["mode"]) == key]
+    ceilings = set()
+    for key in dict.fromkeys(map(series, rows)):
+        sel = [r for r in rows if series(r) == key]
         x = [r["num_workers"] for r in sel]
         y = [r["images_per_s"] for r in sel]
         err = [[r["images_per_s"] - r["images_per_s_min"] for r in sel],
                [r["images_per_s_max"] - r["images_per_s"] for r in sel]]
-        line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=f"{key[0]}, {key[1]}")
+        line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=", ".join(key))
         ceiling = one_core_images_per_s.get(key[0])
-        if ceiling and key[1] == "loader":
+        if ceiling and key[1] == "loader" and key[0] not in ceilings:
+            ceilings.add(key[0])
             ax.axhline(ceiling * cores, ls="--", lw=1, color=line[0].get_color(),
                        label=f"{key[0]} CPU ceiling ({cores} cores)")
     ax.axvline(cores, color="grey", lw=0.8, ls=":", label="num_workers = cores")
@@ -55,9 +63,9 @@ def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores:
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
     if mem is not None:
-        for key in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
-            sel = [r for r in rows if (r["pipeline"], r["mode"]) == key and r.get("pss_mb") is not None]
-            mem.plot([r["num_workers"] for r in sel], [r["pss_mb"] for r in sel], marker="o", label=f"{key[0]}, {key[1]}")
+        for key in dict.fromkeys(map(series, rows)):
+            sel = [r for r in rows if series(r) == key and r.get("pss_mb") is not None]
+            mem.plot([r["num_workers"] for r in sel], [r["pss_mb"] for r in sel], marker="o", label=", ".join(key))
         mem.set(title="Memory by num_workers: PSS of the main\nprocess and its workers, end of the window",
                 xlabel="num_workers", ylabel="PSS (MB)")
         mem.set_xticks(sorted({r["num_workers"] for r in rows}))
