@@ -154,6 +154,9 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
             for kind, n in ((kind, n) for kind in worker_kinds for n in workers):
                 if kind != worker_kinds[0] and n == workers[0]:
                     SkippedFiles.forget_warnings()  # each kind names the bad files it met
+                if kind == "thread" and n == 0 and "process" in worker_kinds:
+                    bar.update(repeats)  # no worker of either kind: the main process, already timed
+                    continue
                 runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
                                       seed=seed, start_method=start_method, step=train or decode,
                                       on_repeat=bar.update, collate_fn=pipe.collate, memory=True, worker_kind=kind)

@@ -62,11 +62,11 @@ def milliseconds(value: Any) -> float:
     return checked(value, float, "milliseconds, 0 or more", lambda n: n >= 0)
 
 
-def needs_workers(flag: str, value: Any, num_workers: int) -> None:
+def needs_workers(flag: str, value: Any, num_workers: int, workers_flag: str = "--num-workers") -> None:
     """Refuse an option that only worker processes use (persistent workers, prefetch factor) with num_workers 0."""
     if num_workers == 0 and value:
-        raise OptionError(f"{flag} {value} with --num-workers 0: it only applies to worker processes; give "
-                          f"--num-workers 1 or more, or leave it out")
+        raise OptionError(f"{flag} {value} with {workers_flag} 0: it only applies to worker processes; give "
+                          f"{workers_flag} 1 or more, or leave it out")
 
 
 def max_workers() -> int:

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any, Callable, Iterator, Sequence
 
+import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .errors import OptionError
@@ -46,15 +47,19 @@ class ThreadLoader:
     """
 
     def __init__(self, dataset: Dataset, *, batch_size: int, num_workers: int, sampler: Any,
-                 collate_fn: Callable[[list], Any], in_order: bool = True) -> None:
+                 collate_fn: Callable[[list], Any], in_order: bool = True,
+                 generator: torch.Generator | None = None) -> None:
         self.dataset, self.batch_size, self.num_workers = dataset, batch_size, num_workers
-        self.sampler, self.collate_fn, self.in_order = sampler, collate_fn, in_order
+        self.sampler, self.collate_fn, self.in_order, self.generator = sampler, collate_fn, in_order, generator
 
     def __len__(self) -> int:
         return -(-len(self.sampler) // self.batch_size)
 
     def __iter__(self) -> Iterator[Any]:
         nodes = nodes_module()
+        # The DataLoader draws its workers' base seed from its generator before the sampler's first draw
+        # (torch/utils/data/dataloader.py, _BaseDataLoaderIter); drawing it too keeps the batches the same.
+        torch.empty((), dtype=torch.int64).random_(generator=self.generator)
         batches = nodes.Batcher(nodes.SamplerWrapper(self.sampler), self.batch_size, drop_last=False)
         made = nodes.ParallelMapper(batches, partial(fetch_batch, self.dataset, self.collate_fn),
                                     num_workers=self.num_workers, method="thread", in_order=self.in_order)
@@ -72,7 +77,7 @@ def with_threads(loader: DataLoader, num_workers: int, in_order: bool = True) ->
     if loader.batch_size is None:
         raise ValueError("with_threads needs a loader with a batch_size; it batches the sampler's indices itself")
     return ThreadLoader(loader.dataset, batch_size=loader.batch_size, num_workers=num_workers, sampler=loader.sampler,
-                        collate_fn=loader.collate_fn, in_order=in_order)
+                        collate_fn=loader.collate_fn, in_order=in_order, generator=loader.generator)
 
 
 def gil_release(inputs: Sequence, steps: Sequence[tuple[str, Callable]], threads: int = 2,

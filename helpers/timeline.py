@@ -113,7 +113,7 @@ def record(data: str | Path | ImageFolderIndex | None = None, workers: int = 2, 
     would). DATASET replaces the pipeline's dataset over DATA (a dataset with slow files, or with __getitems__).
     """
     for flag, value in (("--persistent", persistent), ("--prefetch-factor", prefetch_factor)):
-        options.needs_workers(flag, value, workers)
+        options.needs_workers(flag, value, workers, "--workers")
     if dataset is None:
         from .samples import data_or_sample
         index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data_or_sample(data))

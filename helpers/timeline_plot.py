@@ -12,6 +12,11 @@ def lane_name(worker: int | str) -> str:
     return "main process" if worker == MAIN else f"worker {worker}"
 
 
+def bar_id(row: dict) -> str:
+    """The name a batch's bar carries in the figure, so the plot can be checked against the CSV."""
+    return f"epoch {row['epoch']} batch {row['batch']} by {lane_name(row['worker'])}"
+
+
 def plot_timeline(rows: Sequence[dict], title: str = "Who made each batch, and when") -> Figure:
     """A Gantt chart of the rows of timeline.record: the work, the queue before it, the main process's waits and steps.
 
@@ -42,7 +47,7 @@ def plot_timeline(rows: Sequence[dict], title: str = "Who made each batch, and w
             bar(r["worker"], r["dispatched_s"], r["start_s"], "sent, waiting for its worker", below=0.38, height=0.1,
                 color="grey")
             bar(r["worker"], r["start_s"], r["end_s"], f"making a batch (epoch {epoch})", height=0.6, color=colour,
-                edgecolor="white", lw=0.5)
+                edgecolor="white", lw=0.5, gid=bar_id(r))
             ax.text((r["start_s"] + r["end_s"]) / 2, y[r["worker"]], str(r["batch"]), ha="center", va="center",
                     fontsize=7, color="white")
             if r["received_s"] - r["requested_s"] > 0:
