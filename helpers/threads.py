@@ -8,6 +8,7 @@ only overlap where the work releases the GIL (gil_release measures which steps d
 """
 from __future__ import annotations
 
+import hashlib
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -80,10 +81,33 @@ def with_threads(loader: DataLoader, num_workers: int, in_order: bool = True) ->
                         collate_fn=loader.collate_fn, in_order=in_order, generator=loader.generator)
 
 
+BLOCK = bytes(1 << 20)
+
+
+def hashes(item: Any) -> Any:
+    """A control that releases the GIL: hashlib does for data over 2047 bytes (Python's hashlib documentation)."""
+    for _ in range(4):
+        hashlib.sha256(BLOCK).digest()
+    return item
+
+
+def counts(item: Any) -> Any:
+    """A control that holds the GIL: a loop in pure Python."""
+    total = 0
+    for k in range(100_000):
+        total += k
+    return item
+
+
+CONTROLS = [("control: hashlib.sha256 of 4 MB (releases the GIL)", hashes),
+            ("control: a pure-Python loop (holds the GIL)", counts)]
+
+
 def gil_release(inputs: Sequence, steps: Sequence[tuple[str, Callable]], threads: int = 2,
                 repeats: int = 3) -> list[dict]:
     """Per step, the speed-up of THREADS threads over one on the same items: near THREADS, the step releases the GIL
-    (C code running while Python waits); near 1, it holds it. Each step runs on the previous step's real outputs."""
+    (C code running while Python waits); near 1, it holds it. Each step runs on the previous step's real outputs.
+    Put CONTROLS first: on a machine shared with other work, they show the speed-up there was to be had."""
     rows, current = [], list(inputs)
     with one_thread(), ThreadPoolExecutor(threads) as pool:
         for name, fn in steps:
