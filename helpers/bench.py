@@ -211,7 +211,8 @@ def report(result: BenchResult) -> str:
                                               for r in result.rows):
         rec = result.recommendation(pipeline, mode, kind)
         if kind == "thread":
-            lines.append(f"Best for {pipeline}, {mode} on thread workers: {rec['num_workers']} threads "
+            lines.append(f"Best for {pipeline}, {mode} on thread workers: {rec['num_workers']} "
+                         f"thread{'s' if rec['num_workers'] != 1 else ''} "
                          f"({rec['images_per_s']:.1f} images/s, within 5% of the best)")
             continue
         lines.append(f"Recommended for {pipeline}, {mode}: num_workers={rec['num_workers']} "

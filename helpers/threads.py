@@ -8,6 +8,7 @@ only overlap where the work releases the GIL (gil_release measures which steps d
 """
 from __future__ import annotations
 
+import gc
 import hashlib
 import statistics
 import time
@@ -68,9 +69,18 @@ class ThreadLoader:
 
 
 def passing(loader: Any) -> Iterator[Any]:
-    """LOADER's batches, with torch's thread count put back when the pass ends or is abandoned."""
-    with one_thread():
-        yield from loader
+    """LOADER's batches, with torch's thread count put back when the pass ends or is abandoned.
+
+    torchdata's clean-up joins the pass's threads when its iterator is collected, and fails when that happens on one
+    of those threads ("cannot join current thread", seen once in a bench run); collecting at the end of the pass,
+    here, makes it happen on this thread.
+    """
+    try:
+        with one_thread():
+            yield from loader
+    finally:
+        del loader
+        gc.collect()
 
 
 def with_threads(loader: DataLoader, num_workers: int, in_order: bool = True) -> ThreadLoader:

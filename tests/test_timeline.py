@@ -108,7 +108,7 @@ def test_the_bench_command_takes_worker_kinds_and_writes_the_column(sample_dir, 
                  "--batch-size", "4", "--batches", "2", "--repeats", "1", "--no-progress", "--start-method", "fork",
                  "--worker-kind", "process", "thread", "--csv", str(csv)])
     out = capsys.readouterr().out
-    assert code == 0 and "Best for fast, loader on thread workers: 1 threads" in out
+    assert code == 0 and "Best for fast, loader on thread workers: 1 thread (" in out
     assert [(r["worker_kind"], r["num_workers"]) for r in read_csv(csv)] == [("process", 0), ("process", 1),
                                                                            ("thread", 1)]
 
