@@ -111,13 +111,15 @@ def counts(item: Any) -> Any:
 
 CONTROLS = [("control: hashlib.sha256 of 4 MB (releases the GIL)", hashes),
             ("control: a pure-Python loop (holds the GIL)", counts)]
+CONTROL_AFTER = ("control again, after the steps: hashlib.sha256 of 4 MB", hashes)
 
 
 def gil_release(inputs: Sequence, steps: Sequence[tuple[str, Callable]], threads: int = 2,
                 repeats: int = 3) -> list[dict]:
     """Per step, the speed-up of THREADS threads over one on the same items: near THREADS, the step releases the GIL
     (C code running while Python waits); near 1, it holds it. Each step runs on the previous step's real outputs.
-    Put CONTROLS first: on a machine shared with other work, they show the speed-up there was to be had."""
+    Put CONTROLS first and CONTROL_AFTER last: on a machine shared with other work, they show the speed-up there was
+    to be had while the steps ran."""
     rows, current = [], list(inputs)
     with one_thread(), ThreadPoolExecutor(threads) as pool:
         for name, fn in steps:

@@ -1,7 +1,7 @@
 """Who made each batch, and when: one row per batch from the workers' and the main process's own clocks.
 
 The clock is CLOCK_MONOTONIC where the system has one (Linux, macOS): a single clock for every process on the
-machine, counted from boot and never set back, so a worker's stamps and the main process's compare directly.
+machine (on Linux, seconds since boot), never set back, so a worker's stamps and the main process's compare directly.
 time.perf_counter is not used across processes: Python documents its reference point as undefined. Elsewhere
 (Windows) the wall clock, time.time(), which every process shares but which the system may adjust.
 """

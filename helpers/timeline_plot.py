@@ -38,7 +38,7 @@ def plot_timeline(rows: Sequence[dict], title: str = "Who made each batch, and w
         began, first_sent = sel[0]["epoch_start_s"], min(r["dispatched_s"] for r in sel)
         ax.axvline(began, color="black", ls="--", lw=0.8)
         ax.text(began, len(lanes) - 0.45, f" epoch {epoch}: iter()", fontsize=8, va="bottom")
-        if first_sent - began > 0:
+        if workers and first_sent - began > 0:
             ax.axvspan(began, first_sent, color="grey", alpha=0.15, lw=0,
                        label=None if "start-up" in labelled else "start-up: workers starting")
             labelled.add("start-up")
@@ -50,7 +50,7 @@ def plot_timeline(rows: Sequence[dict], title: str = "Who made each batch, and w
                 edgecolor="white", lw=0.5, gid=bar_id(r))
             ax.text((r["start_s"] + r["end_s"]) / 2, y[r["worker"]], str(r["batch"]), ha="center", va="center",
                     fontsize=7, color="white")
-            if r["received_s"] - r["requested_s"] > 0:
+            if r["worker"] != MAIN and r["received_s"] - r["requested_s"] > 0:  # MAIN's wait is its own making
                 bar(MAIN, r["requested_s"], r["received_s"], "main process waiting for a batch", height=0.6,
                     color="tab:red", alpha=0.8)
             if r["step_end_s"] - r["received_s"] > 0:

@@ -33,8 +33,8 @@ def gil(index, size: int, attempts: int) -> tuple[str, list[dict], list]:
         load = round(os.getloadavg()[0], 1)
         rows = [dict(row, pipeline=name, attempt=attempt, load_before=load)
                 for name in ("fast", "blog")
-                for row in threads.gil_release(index.samples.paths[:64], threads.CONTROLS + pipeline_steps(name, size),
-                                               threads=2)]
+                for row in threads.gil_release(index.samples.paths[:64], [*threads.CONTROLS, *pipeline_steps(name, size),
+                                                                            threads.CONTROL_AFTER], threads=2)]
         if min(r["speedup"] for r in rows if "hashlib" in r["step"]) >= 1.6:
             break
     title = (f"Which steps release the GIL: 2 threads against 1 on the same 64 images (attempt {attempt} of at most "
