@@ -193,7 +193,8 @@ def _synchronized(step: Callable, device: torch.device) -> Callable:
 
 def report(result: BenchResult) -> str:
     """The table, the ceilings it is measured against, and a recommendation per pipeline and mode."""
-    columns = BENCH_COLUMNS + BENCH_MEMORY_COLUMNS + BENCH_KIND_COLUMNS
+    kinds = BENCH_KIND_COLUMNS if any(r.get("worker_kind") == "thread" for r in result.rows) else ()
+    columns = BENCH_COLUMNS + BENCH_MEMORY_COLUMNS + kinds
     lines = [f"Measured on {result.machine}", format_table(result.rows, columns), "",
              *result.notes]
     if result.memory_budget_mb is not None:
