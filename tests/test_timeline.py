@@ -130,3 +130,9 @@ def test_slow_files_are_placed_where_they_say_and_in_order_false_keeps_every_bat
     assert len(slow.samples) == 25 and knobs.slow_positions(slow, min_pixels=250_000) == [4]
     rows = timeline.record(slow, 2, image_size=32, batch_size=2, batches=6, in_order=False, start_method="fork")
     assert timeline.problems(rows) == [] and sorted(r["batch"] for r in rows) == list(range(6))
+
+
+def test_without_torchdata_thread_workers_are_refused_with_the_install_command(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "torchdata", None)  # what an absent package looks like to import
+    with pytest.raises(OptionError, match=r"pip install torchdata==\d"):
+        threads.nodes_module()
