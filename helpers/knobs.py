@@ -34,6 +34,8 @@ def with_slow_files(src: ImageFolderIndex, dest: str | Path, large: int = 2, lar
         names.append(target)
     for j in range(large):
         place = min(every * (2 * j + 1) - 1, len(names) - 1)  # the large file lands at EVERY, 3 x EVERY, ...
+        while place > 0 and header_size(names[place]) == (0, 0):  # a bad file cannot be enlarged: the one before
+            place -= 1
         with Image.open(names[place]) as small:
             image = small.convert("RGB").resize((large_px, large_px * 3 // 4))
         noise = rng.integers(-12, 13, (image.height, image.width, 3))  # fine grain, as a real photo has
@@ -48,9 +50,9 @@ def slow_positions(index: ImageFolderIndex, min_pixels: int = 4_000_000) -> list
 
 
 def header_size(sample: Any) -> tuple[int, int]:
-    """(width, height) from a file's header, (0, 0) for a file that is not an image."""
+    """(width, height) from the header of a sample's (or a path's) file, (0, 0) for a file that is not an image."""
     try:
-        with Image.open(sample.path) as img:
+        with Image.open(getattr(sample, "path", sample)) as img:
             return img.size
     except (OSError, ValueError):
         return (0, 0)
