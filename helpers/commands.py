@@ -3,8 +3,22 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+from typing import Any, Callable, Sequence
 
 from .config import config_from_args, refuse_step_checkpoints
+
+
+def write_outputs(args: argparse.Namespace, rows: Sequence[dict], figure: Callable[[], Any],
+                  write: Callable[[Sequence[dict], str], Any] | None = None) -> None:
+    """--csv and --plot as every measuring command writes them: the rows, then the figure, each announced."""
+    from .tables import write_rows
+
+    if args.csv and rows:
+        (write or write_rows)(rows, args.csv)
+        print(f"CSV written to {args.csv}")
+    if args.plot and rows:
+        figure().savefig(args.plot, dpi=110, bbox_inches="tight")
+        print(f"Plot written to {args.plot}")
 
 
 def sample_data(args: argparse.Namespace) -> int:
@@ -18,6 +32,7 @@ def sample_data(args: argparse.Namespace) -> int:
 def bench(args: argparse.Namespace) -> int:
     from .bench import bench, report
     from .breakdown import explain
+    from .plots import plot_bench
     from .samples import data_or_sample
     from .tables import write_csv
 
@@ -32,35 +47,24 @@ def bench(args: argparse.Namespace) -> int:
                             start_method=args.start_method)
         print(breakdown.report())
         print(breakdown.against(result))
-    if args.csv:
-        write_csv(result.rows, args.csv)
-        print(f"CSV written to {args.csv}")
-    if args.plot:
-        from .plots import plot_bench
-        plot_bench(result.rows, result.one_core_images_per_s, result.cores, result.machine, memory=True).savefig(
-            args.plot, dpi=110, bbox_inches="tight")
-        print(f"Plot written to {args.plot}")
+    write_outputs(args, result.rows, lambda: plot_bench(result.rows, result.one_core_images_per_s, result.cores,
+                                                        result.machine, memory=True), write=write_csv)
     return 0
 
 
 def epochs(args: argparse.Namespace) -> int:
     from .epoch_times import SETUPS, TABLE_COLUMNS, epoch_table
     from .measure import machine_summary
+    from .plots import plot_epoch_times
     from .samples import data_or_sample
-    from .tables import format_table, write_rows
+    from .tables import format_table
 
     machine = machine_summary()
     print(f"One epoch per setting on {machine}")
     rows = epoch_table(data_or_sample(args.data), [SETUPS[name] for name in args.setup], args.workers,
                        device=args.device, seed=args.seed)
     print(format_table(rows, TABLE_COLUMNS))
-    if args.csv and rows:
-        write_rows(rows, args.csv)
-        print(f"CSV written to {args.csv}")
-    if args.plot and rows:
-        from .plots import plot_epoch_times
-        plot_epoch_times(rows, f"The blog's table: {machine}").savefig(args.plot, dpi=110, bbox_inches="tight")
-        print(f"Plot written to {args.plot}")
+    write_outputs(args, rows, lambda: plot_epoch_times(rows, f"The blog's table: {machine}"))
     return 0
 
 
@@ -113,7 +117,8 @@ def cached(args: argparse.Namespace) -> int:
 def memory(args: argparse.Namespace) -> int:
     from .copy_on_read import MEMORY_COLUMNS, check_fits, copy_on_read
     from .measure import machine_summary
-    from .tables import format_table, write_rows
+    from .plots import plot_copy_on_read
+    from .tables import format_table
 
     check_fits(args.entries, args.workers)
     method = multiprocessing.get_context(args.start_method).get_start_method()
@@ -123,14 +128,8 @@ def memory(args: argparse.Namespace) -> int:
     print(format_table(rows, MEMORY_COLUMNS))
     print("USS: memory only that process holds; before: every worker started, nothing read; growth: what one pass "
           "over the index copied into each worker.")
-    if args.csv:
-        write_rows(rows, args.csv)
-        print(f"CSV written to {args.csv}")
-    if args.plot:
-        from .plots import plot_copy_on_read
-        plot_copy_on_read(rows, f"Copy-on-read: {args.entries} entries, {args.workers} workers").savefig(
-            args.plot, dpi=110, bbox_inches="tight")
-        print(f"Plot written to {args.plot}")
+    write_outputs(args, rows, lambda: plot_copy_on_read(rows, f"Copy-on-read: {args.entries} entries, "
+                                                              f"{args.workers} workers"))
     return 0
 
 
@@ -153,17 +152,12 @@ def doctor(args: argparse.Namespace) -> int:
 def ladder(args: argparse.Namespace) -> int:
     from .ladder import LADDER_COLUMNS, ladder as climb, machine_line, plot_ladder, summary
     from .samples import data_or_sample
-    from .tables import format_table, write_rows
+    from .tables import format_table
 
     rows = climb(data_or_sample(args.data), args.workers, image_size=args.image_size, large_batch=args.batch_size,
                  batches=args.batches, repeats=args.repeats, progress=not args.no_progress)
     print(machine_line(rows))
     print(format_table(rows, LADDER_COLUMNS))
     print(summary(rows))
-    if args.csv:
-        write_rows(rows, args.csv)
-        print(f"CSV written to {args.csv}")
-    if args.plot:
-        plot_ladder(rows, machine_line(rows)).savefig(args.plot, dpi=110, bbox_inches="tight")
-        print(f"Plot written to {args.plot}")
+    write_outputs(args, rows, lambda: plot_ladder(rows, machine_line(rows)))
     return 0

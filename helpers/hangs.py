@@ -86,10 +86,10 @@ def error_in_worker(num_workers: int) -> str:
             pass
     except ValueError as exc:
         lines = str(exc).strip().splitlines()
-        # In a worker, torch re-raises in the main process with the worker's traceback as text in the message.
-        where = "main process, traceback in the message" if len(lines) > 1 else "raised in this process"
-        return f"{type(exc).__name__} ({where}): {lines[0]} ... {lines[-1]}" if len(lines) > 1 else \
-            f"{type(exc).__name__} ({where}): {lines[0]}"
+        if len(lines) == 1:
+            return f"{type(exc).__name__} (raised in this process): {lines[0]}"
+        # From a worker, torch re-raises in the main process with the worker's traceback as text in the message.
+        return f"{type(exc).__name__} (main process, traceback in the message): {lines[0]} ... {lines[-1]}"
     return "no error"
 
 

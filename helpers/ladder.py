@@ -15,7 +15,7 @@ from torchvision import transforms as T
 from torchvision.transforms import v2
 
 from .data import ImageDataset, ImageFolderIndex, index_image_folder, load_rgb
-from .measure import machine_summary, measure_loader, usable_cores
+from .measure import machine_summary, measure_loader, stream_window, usable_cores
 from .progress import progress_bar
 from .transforms import Step, pipeline_steps
 
@@ -65,10 +65,10 @@ def ladder(data: str | Path | ImageFolderIndex, num_workers: int | None = None, 
     workers = usable_cores() if num_workers is None else num_workers
     steps = rungs(image_size, small_batch, large_batch)
     bar = progress_bar(len(steps) * repeats, "ladder", progress, unit="run")
-    # Every rung's window holds the same number of images: BATCHES of the largest batch (at least the loader-only
-    # floor of 16 per worker), so a small-batch rung is not timed over a shorter, noisier stretch.
-    large = max(max(batches, 16 * workers) * max(r.batch_size for r in steps), 1)
-    timed = [max(1, large // rung.batch_size) for rung in steps]
+    # Every rung's window holds the same number of images: the loader-only window for the largest batch, so a
+    # small-batch rung is not timed over a shorter, noisier stretch.
+    images = stream_window(workers, batches, None)[1] * max(rung.batch_size for rung in steps)
+    timed = [max(1, images // rung.batch_size) for rung in steps]
     speeds: list[list[float]] = [[] for _ in steps]
     for _ in range(repeats):  # rungs take turns within each repeat, so a machine that drifts moves them all alike
         for number, rung in enumerate(steps):

@@ -1,7 +1,7 @@
 """Training the frozen ResNet18 in one process: fit() with checkpoints, resume and honest metrics, on the one loop."""
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import torch
 from torch import nn
@@ -11,11 +11,12 @@ from .config import TrainConfig
 from .errors import CheckpointError
 from .loaders import Loaders, build_loaders, resolve_device
 from .loop import EpochHooks, model_and_optimizer, resume_point, run_epochs
+from .model import imagenet_weights_path
 from .resume import Partial
 from .samples import data_or_sample
 from .verify import refuse_bad_files
 
-__all__ = ["TrainConfig", "fit", "loaders_for"]
+__all__ = ["TrainConfig", "fit", "loaders_for", "pretrained_against_random"]
 
 
 def loaders_for(config: TrainConfig, device: torch.device, resumable: bool = True) -> Loaders:
@@ -59,3 +60,16 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
                       epochs=config.epochs, first_epoch=first_epoch, history=history,
                       to_input=loaders.pipeline.to_model_input, max_batches=config.max_batches,
                       progress=config.progress, log=log, hooks=hooks, partial=partial)
+
+
+def pretrained_against_random(config: TrainConfig, loaders: Loaders) -> list[dict] | None:
+    """One epoch from the ImageNet weights and one from random ones (defect 2's harm), or None where torch's cache
+    lacks the weights: the course never downloads them to make this comparison."""
+    if not imagenet_weights_path().exists():
+        return None
+    rows = []
+    for pretrained in (True, False):
+        history = fit(replace(config, epochs=1, pretrained=pretrained, checkpoint=None, resume=False), loaders,
+                      log=lambda line: None)
+        rows.append(dict(pretrained=pretrained, val_loss=history["val_loss"][-1], val_acc=history["val_acc"][-1]))
+    return rows
