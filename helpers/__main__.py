@@ -11,6 +11,7 @@ from .config import START_METHODS, add_config_arguments
 from .epoch_times import SETUPS
 from .peers import LOADERS
 from .prepare import MODES
+from .threads import WORKER_KINDS
 from .transforms import PIPELINES
 
 
@@ -60,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=options.positive_int, default=3)
     p.add_argument("--device", type=options.device_name, default="auto", help="auto, cpu or cuda")
     p.add_argument("--start-method", choices=START_METHODS, default=None)
+    p.add_argument("--worker-kind", nargs="+", default=["process"], choices=WORKER_KINDS,
+                   help="process (DataLoader workers, the default) and/or thread (the same batches on torchdata threads)")
     p.add_argument("--csv", default=None, help="write one row per setting to this CSV")
     p.add_argument("--plot", default=None, help="save a PNG of images/s and memory (PSS) against num_workers")
     p.add_argument("--breakdown", action="store_true",
@@ -157,6 +160,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shm", default="/dev/shm", help="the shared-memory folder to check (default /dev/shm)")
     p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.set_defaults(func=commands.doctor)
+
+    p = sub.add_parser("timeline", help="who made each batch, and when: one CSV row per batch and a Gantt plot",
+                       description="Run a DataLoader over a few batches and record, from every process's clock, when "
+                                   "each batch was sent, made (by which worker) and received, and when the main "
+                                   "process waited; print the batches per worker and the waits.")
+    p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
+    p.add_argument("--workers", type=options.worker_count, default=2, help="num_workers (default 2)")
+    p.add_argument("--pipeline", choices=tuple(PIPELINES), default="fast")
+    p.add_argument("--image-size", type=options.positive_int, default=128, help="default 128")
+    p.add_argument("--batch-size", type=options.positive_int, default=4, help="default 4")
+    p.add_argument("--batches", type=options.positive_int, default=8, help="batches per epoch (default 8)")
+    p.add_argument("--epochs", type=options.positive_int, default=1, help="passes over the batches (default 1)")
+    p.add_argument("--persistent", action="store_true", help="persistent_workers=True: workers outlive the epoch")
+    p.add_argument("--in-order", action=argparse.BooleanOptionalAction, default=True,
+                   help="--no-in-order: batches handed over as they are finished (torch 2.6 and later)")
+    p.add_argument("--prefetch-factor", type=options.positive_int, default=None, help="batches each worker loads ahead")
+    p.add_argument("--consumer-ms", type=options.milliseconds, default=0.0,
+                   help="a sleep after each batch standing for a model step (default 0)")
+    p.add_argument("--start-method", choices=START_METHODS, default=None)
+    p.add_argument("--csv", default=None, help="write one row per batch to this CSV")
+    p.add_argument("--plot", default=None, help="save the timeline as a PNG")
+    p.set_defaults(func=commands.timeline)
     return parser
 
 

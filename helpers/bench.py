@@ -3,71 +3,20 @@ from __future__ import annotations
 
 import os
 import statistics
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
-import torch
-from torch import nn
-
-from .data import ImageDataset, ImageFolderIndex, collate_skipping_bad, index_image_folder
+from .ceilings import TrainingStep, one_core_throughput, synchronized_step
+from .data import ImageFolderIndex, SkippedFiles, index_image_folder
 from .gpu_decode import NO_CUDA_NOTE, DeviceDecode
 from .loaders import resolve_device
-from .loop import model_and_optimizer, train_step
-from .measure import (default_batch_size, machine_summary, measure_loader, one_thread, past_the_cores_note,
-                      usable_cores)
+from .measure import default_batch_size, machine_summary, measure_loader, past_the_cores_note, usable_cores
 from .memory import available_mb, process_memory
 from .peers import measure_peer, missing, versions
 from .progress import progress_bar
-from .tables import BENCH_COLUMNS, BENCH_MEMORY_COLUMNS, LOADER_COLUMN, format_table
-from .transforms import Pipeline, build_pipeline
-
-
-def one_core_throughput(dataset: ImageDataset, batch_size: int, seconds: float = 2.0) -> float:
-    """Images per second for the whole per-image pipeline plus collate, in this process on one thread."""
-    with one_thread():
-        collate_skipping_bad([dataset[k % len(dataset)] for k in range(batch_size)])  # warm-up, not timed
-        images, start, i = 0, time.perf_counter(), batch_size
-        while time.perf_counter() - start < seconds or images < batch_size:
-            batch = collate_skipping_bad([dataset[(i + k) % len(dataset)] for k in range(batch_size)])
-            images += len(batch[1]) if batch else 0
-            i += batch_size
-        return images / (time.perf_counter() - start)
-
-
-class TrainingStep:
-    """The frozen ResNet18's training step, for end-to-end timing; synchronizes so each step's time is its own."""
-
-    def __init__(self, device: torch.device, pipeline: Pipeline, pretrained: bool = False) -> None:
-        self.device, self.pipeline = device, pipeline
-        self.model, self.optimizer = model_and_optimizer(2, device, lr=1e-3, pretrained=pretrained)
-        self.model.train()
-        self.criterion = nn.CrossEntropyLoss()
-
-    def __call__(self, batch) -> None:
-        images, labels = batch
-        train_step(self.model, images, labels, self.criterion, self.optimizer, self.device,
-                   self.pipeline.to_model_input)
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-
-    def throughput_on_device(self, batch, steps: int = 10, min_seconds: float = 1.0) -> float:
-        """The model's own ceiling: images per second on one batch already on the device, over STEPS and MIN_SECONDS.
-
-        Ten steps of a few milliseconds on a GPU read 858 images/s where the loader-fed model reached 1052 (H200,
-        batch 4): too short for clocks and caches to settle, so the ceiling is timed for at least MIN_SECONDS.
-        """
-        images, labels = batch
-        images = images.to(self.device) if isinstance(images, torch.Tensor) else [i.to(self.device) for i in images]
-        labels = labels.to(self.device)
-        for _ in range(3):
-            self((images, labels))
-        done, start = 0, time.perf_counter()
-        while done < steps or time.perf_counter() - start < min_seconds:
-            self((images, labels))
-            done += 1
-        return done * len(labels) / (time.perf_counter() - start)
+from .tables import BENCH_COLUMNS, BENCH_KIND_COLUMNS, BENCH_MEMORY_COLUMNS, LOADER_COLUMN, format_table
+from .transforms import build_pipeline
 
 
 @dataclass
@@ -86,13 +35,13 @@ class BenchResult:
             return True
         return row["pss_mb"] + max(row.get("pss_growth_mb") or 0.0, 0.0) <= self.memory_budget_mb
 
-    def recommendation(self, pipeline: str, mode: str) -> dict | None:
+    def recommendation(self, pipeline: str, mode: str, worker_kind: str = "process") -> dict | None:
         """The smallest num_workers within 5 % of the best median among the settings memory holds, with its settings.
 
         limited_by_memory says that a setting left out for its memory would have been picked (or that none fits).
         """
-        rows = [r for r in self.rows if r["pipeline"] == pipeline and r["mode"] == mode
-                and r.get("loader", "dataloader") == "dataloader"]
+        rows = [r for r in self.rows if (r.get("loader", "dataloader"), r["pipeline"], r["mode"],
+                                         r.get("worker_kind", "process")) == ("dataloader", pipeline, mode, worker_kind)]
         if not rows:
             return None
         fitting = [r for r in rows if self.fits(r)]
@@ -123,53 +72,62 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
           pipelines: Sequence[str] = ("blog", "fast"), models: Sequence[str] = ("none",), image_size: int = 512,
           batch_size: int | None = None, batches: int = 20, repeats: int = 3, device: str = "auto",
           start_method: str | None = None, seed: int = 0, progress: bool = True,
-          decode_on_cpu: bool = False, loaders: Sequence[str] = ("dataloader",)) -> BenchResult:
+          decode_on_cpu: bool = False, loaders: Sequence[str] = ("dataloader",),
+          worker_kinds: Sequence[str] = ("process",)) -> BenchResult:
     """Sweep num_workers for each pipeline and mode; loader-only when model is 'none', else loader plus training.
 
     The gpu pipeline needs CUDA and is skipped with a note without it; decode_on_cpu runs its code on the CPU instead
     (libjpeg-turbo in the main process), which checks the path but measures nothing worth quoting.
     LOADERS beside 'dataloader' are the specialised peers (helpers/peers.py), timed on the fast pipeline with as many
     threads as the DataLoader has workers; one that is not installed is skipped with a note saying how to add it.
+    WORKER_KINDS: the DataLoader's 'process' workers, the same batches made on 'thread' workers (helpers.threads), or both.
     """
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     dev = resolve_device(device)
     result = BenchResult([], {}, usable_cores(), machine=machine_summary(), memory_budget_mb=memory_budget_mb())
-    bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats * len(loaders), "bench", progress,
+    timed = contenders(loaders, worker_kinds)
+    bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats * len(timed), "bench", progress,
                        unit="run")
     result.notes += [note for note in map(peer_note, loaders) if note]
     result.machine += "".join(f", {v}" for v in [versions(loaders)] if v)
     for pipeline in pipelines:
         if pipeline == "gpu" and dev.type != "cuda" and not decode_on_cpu:
             result.notes.append(NO_CUDA_NOTE)
-            bar.update(len(models) * len(workers) * repeats * len(loaders))
+            bar.update(len(models) * len(workers) * repeats * len(timed))
             continue
         pipe = build_pipeline(pipeline, image_size, train=True)
         dataset, size, decode = pipe.dataset(index.samples), batch_size or default_batch_size(pipeline, dev), None
         if pipe.decode_size is None:
             result.one_core_images_per_s[pipeline] = one_core_throughput(dataset, size)
         else:  # the gpu pipeline's workers only read bytes: one core's throughput bounds nothing
-            decode = _synchronized(DeviceDecode(dev, pipe.decode_size), dev)
+            decode = synchronized_step(DeviceDecode(dev, pipe.decode_size), dev)
         ceiling = result.one_core_images_per_s.get(pipeline, 0.0) * result.cores
         for model in models:
             train = TrainingStep(dev, pipe) if model == "resnet18" else None
             if train is not None:
                 sample = pipe.collate([dataset[i % len(dataset)] for i in range(size)])
                 result.model_images_per_s[pipeline] = train.throughput_on_device(decode(sample) if decode else sample)
-            for n, loader in [(n, loader) for n in workers for loader in loaders]:  # compared loaders close in time
-                if loader != "dataloader" and (peer_note(loader) or pipeline != "fast" or n == 0):
-                    bar.update(repeats)  # the notes say why: not installed, or the peers' rules below
+            named: set[tuple[str, str]] = set()
+            for n, (loader, kind) in [(n, c) for n in workers for c in timed]:  # compared loaders close in time
+                if skipped(loader, kind, pipeline, n, worker_kinds):
+                    bar.update(repeats)  # the notes say why: not installed, the peers' rules, or timed already
                     continue
+                if named and (loader, kind) not in named:
+                    SkippedFiles.forget_warnings()  # each loader and kind names the bad files it met
+                named.add((loader, kind))
                 if loader == "dataloader":
                     runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
                                           seed=seed, start_method=start_method, step=train or decode,
-                                          on_repeat=bar.update, collate_fn=pipe.collate, memory=True)
+                                          on_repeat=bar.update, collate_fn=pipe.collate, memory=True,
+                                          worker_kind=kind)
                 else:
                     runs = measure_peer(loader, index.samples, n, batch_size=size, batches=batches, repeats=repeats,
                                         image_size=image_size, seed=seed, step=train, on_repeat=bar.update)
                 speeds = [r.images_per_s for r in runs]
                 waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None and train]
                 result.rows.append(dict(
-                    loader=loader, pipeline=pipeline, mode="loader" if train is None else "end-to-end", num_workers=n,
+                    loader=loader, pipeline=pipeline, mode="loader" if train is None else "end-to-end",
+                    worker_kind=kind, num_workers=n,
                     batch_size=size, image_size=image_size, device=str(dev),
                     images_per_s=statistics.median(speeds), images_per_s_min=min(speeds),
                     images_per_s_max=max(speeds), startup_s=statistics.median(r.startup_s for r in runs),
@@ -190,27 +148,30 @@ PEER_RULES = ("Peers: the fast pipeline's output only (its uint8 batches at the 
               "as threads; num_workers 0 (the main process) is timed for the DataLoader alone.")
 
 
+def contenders(loaders: Sequence[str], worker_kinds: Sequence[str]) -> list[tuple[str, str]]:
+    """The (loader, worker kind) pairs a sweep times: the DataLoader with each kind asked for, each peer on threads."""
+    return [(loader, kind) for loader in loaders
+            for kind in (worker_kinds if loader == "dataloader" else ("thread",))]
+
+
+def skipped(loader: str, kind: str, pipeline: str, n: int, worker_kinds: Sequence[str]) -> bool:
+    """Whether a pair is left out at N workers: a missing peer, a peer off its rules, or threads' 0 (the main process)."""
+    if loader != "dataloader":
+        return bool(peer_note(loader)) or pipeline != "fast" or n == 0
+    return kind == "thread" and n == 0 and "process" in worker_kinds
+
+
 def peer_note(loader: str) -> str | None:
     """The one line a peer that cannot run here is skipped with; None for the DataLoader and an installed peer."""
     return None if loader == "dataloader" else missing(loader)
 
 
-def _synchronized(step: Callable, device: torch.device) -> Callable:
-    """STEP, made to wait for DEVICE's queued kernels on CUDA, so the time of a step includes them."""
-    if device.type != "cuda":
-        return step
-
-    def synchronized(batch):
-        out = step(batch)
-        torch.cuda.synchronize(device)
-        return out
-    return synchronized
-
-
 def report(result: BenchResult) -> str:
     """The table, the ceilings it is measured against, and a recommendation per pipeline and mode."""
     peers = any(r.get("loader", "dataloader") != "dataloader" for r in result.rows)
-    columns = (LOADER_COLUMN,) * peers + BENCH_COLUMNS + BENCH_MEMORY_COLUMNS
+    threads = any(r.get("worker_kind") == "thread" and r.get("loader", "dataloader") == "dataloader"
+                  for r in result.rows)
+    columns = (LOADER_COLUMN,) * peers + BENCH_COLUMNS + BENCH_MEMORY_COLUMNS + BENCH_KIND_COLUMNS * threads
     lines = [f"Measured on {result.machine}", format_table(result.rows, columns), "", *result.notes]
     if result.memory_budget_mb is not None:
         lines.append(f"Memory: PSS of the main process and its workers at the end of the timed window, and its growth "
@@ -223,9 +184,15 @@ def report(result: BenchResult) -> str:
             lines.append(f"Model ceiling, {pipeline}: {result.model_images_per_s[pipeline]:.1f} images/s "
                          f"on batches already on the device")
     lines += above_ceiling(result) + against_peers(result.rows)
-    for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in result.rows):
-        rec = result.recommendation(pipeline, mode)
+    for pipeline, mode, kind in dict.fromkeys((r["pipeline"], r["mode"], r.get("worker_kind", "process"))
+                                              for r in result.rows):
+        rec = result.recommendation(pipeline, mode, kind)
         if rec is None:
+            continue
+        if kind == "thread":
+            lines.append(f"Best for {pipeline}, {mode} on thread workers: {rec['num_workers']} "
+                         f"thread{'s' * (rec['num_workers'] != 1)} ({rec['images_per_s']:.1f} images/s, "
+                         f"within 5% of the best)")
             continue
         lines.append(f"Recommended for {pipeline}, {mode}: num_workers={rec['num_workers']} "
                      f"({rec['images_per_s']:.1f} images/s, within 5% of the best), "

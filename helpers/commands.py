@@ -39,7 +39,8 @@ def bench(args: argparse.Namespace) -> int:
     data = data_or_sample(args.data)
     result = bench(data, args.workers, pipelines=args.pipeline, models=args.model, image_size=args.image_size,
                    batch_size=args.batch_size, batches=args.batches, repeats=args.repeats, device=args.device,
-                   start_method=args.start_method, progress=not args.no_progress, loaders=args.loader)
+                   start_method=args.start_method, progress=not args.no_progress, loaders=args.loader,
+                   worker_kinds=args.worker_kind)
     print(report(result))
     if args.breakdown:
         print("\nWhere the time goes (one worker, one thread), and the trip to the main process by dtype:")
@@ -160,4 +161,29 @@ def ladder(args: argparse.Namespace) -> int:
     print(format_table(rows, LADDER_COLUMNS))
     print(summary(rows))
     write_outputs(args, rows, lambda: plot_ladder(rows, machine_line(rows)))
+    return 0
+
+
+def timeline(args: argparse.Namespace) -> int:
+    from .measure import machine_summary
+    from .tables import write_rows
+    from .timeline import COLUMNS, problems, record, summary, who_made_what
+    from .timeline_plot import plot_timeline
+
+    rows = record(args.data, args.workers, pipeline=args.pipeline, image_size=args.image_size,
+                  batch_size=args.batch_size, batches=args.batches, epochs=args.epochs, persistent=args.persistent,
+                  in_order=args.in_order, prefetch_factor=args.prefetch_factor, consumer_ms=args.consumer_ms,
+                  start_method=args.start_method)
+    print(f"{args.workers} workers, {args.batches} batches of {args.batch_size}, {args.epochs} epoch(s), on "
+          f"{machine_summary()}")
+    for epoch, lanes in who_made_what(rows).items():
+        print(f"{epoch}: " + "; ".join(f"{lane} made {', '.join(map(str, b))}" for lane, b in lanes.items()))
+    numbers = summary(rows)
+    print(f"first batch after {numbers['first_batch_s']:.3f} s; the main process waited {numbers['main_wait_s']:.3f} "
+          f"s of {numbers['total_s']:.3f} s; workers idle {numbers['worker_idle_fraction']:.0%} of their span")
+    for problem in problems(rows):
+        print(f"inconsistent: {problem}")
+    write_outputs(args, rows, lambda: plot_timeline(rows, f"{args.workers} workers, {args.pipeline}, "
+                                                          f"batch {args.batch_size}"),
+                  write=lambda r, path: write_rows(r, path, COLUMNS))
     return 0

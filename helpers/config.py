@@ -72,9 +72,7 @@ class TrainConfig:
                     raise argparse.ArgumentTypeError(f"got {value!r}; accepted: {', '.join(meta['choices'])}")
             except argparse.ArgumentTypeError as exc:
                 raise OptionError(f"{flag_of(f.name)}: {exc}") from None
-        if self.num_workers == 0 and self.prefetch_factor:
-            raise OptionError(f"--prefetch-factor {self.prefetch_factor} with --num-workers 0: it only applies to "
-                              f"worker processes; give --num-workers 1 or more, or leave it out")
+        options.needs_workers(flag_of("prefetch_factor"), self.prefetch_factor, self.num_workers)
         if self.checkpoint_every_steps and self.checkpoint is None:
             raise OptionError(f"--checkpoint-every-steps {self.checkpoint_every_steps} with --checkpoint '': there is "
                               f"no file to write; give --checkpoint FILE")

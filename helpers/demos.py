@@ -108,8 +108,12 @@ class LoadAttempt:
 
 
 def try_workers(dataset: Dataset, start_method: str, num_workers: int = 2, batch_size: int = 4,
-                timeout: float = 60, seed: int = 0) -> LoadAttempt:
-    """Fetch one batch with workers started by START_METHOD; report the failure instead of raising it."""
+                timeout: float = 10, seed: int = 0) -> LoadAttempt:
+    """Fetch one batch with workers started by START_METHOD; report the failure instead of raising it.
+
+    A forkserver's workers are not this process's children, so the loader learns that one died only when TIMEOUT
+    runs out and it checks on them: long enough for a spawned worker to start, short enough not to wait for nothing.
+    """
     with stderr_to_file() as log:
         try:
             loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers,

@@ -1,6 +1,7 @@
 """One factory for the train and validation DataLoaders, with every knob the course discusses and safe defaults."""
 from __future__ import annotations
 
+import inspect
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
 from .data import Batch, ImageFolderIndex, collate_skipping_bad, index_image_folder
+from .errors import OptionError
 from .resume import EpochOrder, SeededItems
 from .splits import split_datasets
 from .transforms import Pipeline, build_pipeline
@@ -53,11 +55,13 @@ def make_loader(
     timeout: float = 0,
     sampler: Sampler | Iterable[int] | None = None,
     collate_fn: Callable[[list], Batch] = collate_skipping_bad,
+    in_order: bool = True,
 ) -> DataLoader:
     """One DataLoader with the course's rules: pinned only for CUDA, seeded shuffling and workers, bad files skipped.
 
     num_samples draws that many indices with replacement, for streams longer than the dataset (benchmarks).
     sampler replaces shuffle and num_samples (a DistributedSampler, say); the seeded generator still seeds the workers.
+    in_order=False hands batches over as workers finish them (torch 2.6 and later; refused with the fix before that).
     """
     generator = torch.Generator().manual_seed(seed)
     if sampler is None and num_samples:
@@ -74,7 +78,16 @@ def make_loader(
         multiprocessing_context=start_method if workers else None,
         timeout=timeout if workers else 0,
         collate_fn=collate_fn,
+        **({} if in_order else out_of_order()),
     )
+
+
+def out_of_order() -> dict:
+    """DataLoader's in_order=False, or the course's error on a torch whose DataLoader lacks it (before 2.6)."""
+    if "in_order" not in inspect.signature(DataLoader).parameters:
+        raise OptionError(f"in_order=False needs torch 2.6 or later (DataLoader gained in_order in 2.6); this is torch "
+                          f"{torch.__version__}: `pip install torch==2.14.1`, or leave batches in order")
+    return dict(in_order=False)
 
 
 def build_loaders(

@@ -106,16 +106,21 @@ def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batch
                    step: Callable[[object], None] | None = None,
                    on_repeat: Callable[[], object] | None = None,
                    collate_fn: Callable[[list], object] = collate_skipping_bad,
-                   memory: bool = False) -> list[StreamTiming]:
+                   memory: bool = False, worker_kind: str = "process") -> list[StreamTiming]:
     """Time one num_workers setting REPEATS times, with the warm-up and window every measurement here shares.
 
     STEP consumes each batch (the model's training step); without one, batches are only drawn from the loader.
+    WORKER_KIND 'thread': the same batches made by num_workers threads (helpers.threads) instead of processes.
     """
     with past_the_cores(num_workers):
         warmup, timed = stream_window(num_workers, batches, step)
-        loader = make_loader(dataset, batch_size=batch_size, num_workers=num_workers, device=device, seed=seed,
+        processes = num_workers if worker_kind == "process" else 0
+        loader = make_loader(dataset, batch_size=batch_size, num_workers=processes, device=device, seed=seed,
                              num_samples=(warmup + timed + 1) * batch_size, start_method=start_method,
                              collate_fn=collate_fn)
+        if worker_kind == "thread":
+            from .threads import with_threads
+            loader = with_threads(loader, num_workers)
         runs = []
         for _ in range(repeats):
             with explained_worker_failures():

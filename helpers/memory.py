@@ -118,11 +118,12 @@ class RandomImages(Dataset):
 
 
 def shm_in_flight_mb(batch_size: int, image_size: int, dtype: torch.dtype, workers: int, prefetch_factor: int,
-                     settle_s: float = 1.0) -> float | None:
+                     settle_s: float = 10.0) -> float | None:
     """How much more /dev/shm holds once WORKERS have filled their prefetch queues (and one batch is in hand).
 
     A worker hands each batch over in shared memory; until the main process takes it, it waits there, up to
-    num_workers x prefetch_factor batches. None where there is no /dev/shm.
+    num_workers x prefetch_factor batches. Read again every quarter second until it holds that much and stops growing,
+    or SETTLE_S has passed (a loaded machine fills the queues late). None where there is no /dev/shm.
     """
     if shm_mb() is None:
         return None
@@ -133,8 +134,14 @@ def shm_in_flight_mb(batch_size: int, image_size: int, dtype: torch.dtype, worke
     it = iter(loader)
     try:
         first = next(it)
-        time.sleep(settle_s)
+        queued = workers * prefetch_factor * batch_mb(batch_size, image_size, dtype)
+        deadline = time.monotonic() + settle_s
         held = shm_mb() - base
+        while time.monotonic() < deadline:
+            time.sleep(0.25)
+            held, before = shm_mb() - base, held
+            if held >= queued and held == before:
+                break
         del first
         return held
     finally:

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import torch
 
+from .errors import OptionError
 from .measure import usable_cores
 
 WORKERS_PER_CORE = 4
@@ -54,6 +55,18 @@ def seconds(value: Any) -> float:
 def fraction(value: Any) -> float:
     """A share of the data, strictly between 0 and 1, so that both parts hold images."""
     return checked(value, float, "a fraction between 0 and 1 (not 0 or 1), for example 0.2", lambda n: 0 < n < 1)
+
+
+def milliseconds(value: Any) -> float:
+    """A pause that stands for work (a model step): 0 or more milliseconds."""
+    return checked(value, float, "milliseconds, 0 or more", lambda n: n >= 0)
+
+
+def needs_workers(flag: str, value: Any, num_workers: int, workers_flag: str = "--num-workers") -> None:
+    """Refuse an option that only worker processes use (persistent workers, prefetch factor) with num_workers 0."""
+    if num_workers == 0 and value:
+        raise OptionError(f"{flag} {value} with {workers_flag} 0: it only applies to worker processes; give "
+                          f"{workers_flag} 1 or more, or leave it out")
 
 
 def max_workers() -> int:

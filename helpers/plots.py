@@ -38,16 +38,16 @@ def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores:
     memory = memory and any(r.get("pss_mb") is not None for r in rows)
     fig = _figure((13, 4.5) if memory else (8, 4.5))
     ax, mem = fig.subplots(1, 2, width_ratios=(8, 5)) if memory else (fig.subplots(), None)
-    peers = any(series(r)[2] for r in rows)
+    peers, ceilings = any(series(r)[3] for r in rows), set()
     for key in dict.fromkeys(map(series, rows)):
         sel = [r for r in rows if series(r) == key]
-        x = [r["num_workers"] for r in sel]
-        y = [r["images_per_s"] for r in sel]
+        x, y = [r["num_workers"] for r in sel], [r["images_per_s"] for r in sel]
         err = [[r["images_per_s"] - r["images_per_s_min"] for r in sel],
                [r["images_per_s_max"] - r["images_per_s"] for r in sel]]
         line = ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=", ".join(filter(None, key)))
         ceiling = one_core_images_per_s.get(key[0])
-        if ceiling and key[1] == "loader" and not key[2]:
+        if ceiling and key[1] == "loader" and not key[3] and key[0] not in ceilings:
+            ceilings.add(key[0])
             ax.axhline(ceiling * cores, ls="--", lw=1, color=line[0].get_color(),
                        label=f"{key[0]} CPU ceiling ({cores} cores)")
     ax.axvline(cores, color="grey", lw=0.8, ls=":", label="num_workers = cores")
@@ -71,10 +71,11 @@ def plot_bench(rows: list[dict], one_core_images_per_s: dict[str, float], cores:
     return fig
 
 
-def series(row: dict) -> tuple[str, str, str]:
-    """A bench row's line in a plot: pipeline, mode, and the loader when it is a peer rather than the DataLoader."""
+def series(row: dict) -> tuple[str, str, str, str]:
+    """A bench row's line in a plot: pipeline, mode, 'threads' for the DataLoader on threads, and a peer's name."""
     loader = row.get("loader") or "dataloader"
-    return row["pipeline"], row["mode"], "" if loader == "dataloader" else loader
+    threads = "threads" if loader == "dataloader" and row.get("worker_kind") == "thread" else ""
+    return row["pipeline"], row["mode"], threads, "" if loader == "dataloader" else loader
 
 
 def _as_hwc(image):

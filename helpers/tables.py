@@ -7,8 +7,8 @@ from typing import Sequence
 
 from .files import atomic_file
 
-CSV_COLUMNS = ("loader", "pipeline", "mode", "num_workers", "batch_size", "image_size", "device", "images_per_s",
-               "images_per_s_min", "images_per_s_max", "startup_s", "data_wait_fraction", "ceiling_fraction",
+CSV_COLUMNS = ("loader", "pipeline", "mode", "worker_kind", "num_workers", "batch_size", "image_size", "device",
+               "images_per_s", "images_per_s_min", "images_per_s_max", "startup_s", "data_wait_fraction", "ceiling_fraction",
                "pss_mb", "pss_growth_mb")
 
 
@@ -39,6 +39,7 @@ BENCH_MEMORY_COLUMNS = (  # apart, so tables of CSVs from before memory was meas
     ("pss_mb", "PSS MB", ".0f"),
     ("pss_growth_mb", "PSS growth MB", "+.1f"),
 )
+BENCH_KIND_COLUMNS = (("worker_kind", "worker kind", "s"),)  # last, so tables of older CSVs keep their columns
 
 
 def write_csv(rows: Sequence[dict], path: str | Path) -> None:

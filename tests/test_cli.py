@@ -60,7 +60,7 @@ def test_sample_data_command_writes_an_image_folder(tmp_path):
 @pytest.mark.slow
 def test_script_trains_under_spawn_and_resumes(sample_dir, tmp_path):
     ckpt = tmp_path / "ck.pt"
-    common = ["scripts/train.py", "--data", str(sample_dir), "--num-workers", "2", "--start-method", "spawn",
+    common = ["scripts/train.py", "--data", str(sample_dir), "--num-workers", "1", "--start-method", "spawn",
               "--image-size", "64", "--batch-size", "8", "--checkpoint", str(ckpt)]
     first = run(*common, "--epochs", "1")  # progress bars asked for, but the output is a pipe: none may show
     assert first.returncode == 0, first.stderr
