@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
+from front_door import run_command
 from helpers.data import load_rgb, load_uint8
 from helpers.errors import DataError
 from helpers.prepare import prepare
@@ -82,17 +83,16 @@ def test_verify_lists_exactly_the_bad_files_and_moves_them_only_when_asked(prepa
     assert not verify_folder(data, progress=False).bad
 
 
-def test_verify_command_exit_status_follows_strict(prepared, tmp_path):
+def test_verify_command_exit_status_follows_strict(prepared, tmp_path, capsys):
     layout, report = prepared
     if layout != "kaggle":
         pytest.skip("the command's exit status does not depend on the layout; verify_folder is tested on both")
-    run = lambda *a: run_group([sys.executable, "-m", "helpers", "verify", str(report.dest), "--no-progress", *a],
-                               cwd=ROOT, timeout=300)  # noqa: E731
-    lenient, strict = run(), run("--strict")
-    assert lenient.returncode == 0 and strict.returncode == 1, strict.stderr
-    assert "empty file (0 bytes)" in strict.stdout and "truncated" in strict.stdout
-    assert run("--strict", "--quarantine", str(tmp_path / "bad")).returncode == 1
-    assert run("--strict").returncode == 0
+    run = lambda *a: run_command(["verify", str(report.dest), "--no-progress", *a], capsys)  # noqa: E731
+    (lenient, _, _), (strict, out, err) = run(), run("--strict")
+    assert lenient == 0 and strict == 1, err
+    assert "empty file (0 bytes)" in out and "truncated" in out
+    assert run("--strict", "--quarantine", str(tmp_path / "bad"))[0] == 1
+    assert run("--strict")[0] == 0
 
 
 def test_quarantine_inside_the_folder_is_refused(prepared):

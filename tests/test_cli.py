@@ -1,4 +1,5 @@
-"""The command-line front door and scripts/train.py, run as real subprocesses."""
+"""The command-line front door and scripts/train.py: real subprocesses where the process itself is tested (spawn, the
+guard, a clean exit), in this process where only a command's output and files are."""
 import os
 import runpy
 import sys
@@ -8,6 +9,7 @@ from unittest.mock import patch
 import pytest
 import torch
 
+from front_door import run_command
 from helpers.processes import run_group
 from helpers.tables import read_csv
 
@@ -61,7 +63,7 @@ def test_sample_data_command_writes_an_image_folder(tmp_path):
 def test_script_trains_under_spawn_and_resumes(sample_dir, tmp_path):
     ckpt = tmp_path / "ck.pt"
     common = ["scripts/train.py", "--data", str(sample_dir), "--num-workers", "1", "--start-method", "spawn",
-              "--image-size", "64", "--batch-size", "8", "--checkpoint", str(ckpt)]
+              "--image-size", "64", "--batch-size", "8", "--max-batches", "3", "--checkpoint", str(ckpt)]
     first = run(*common, "--epochs", "1")  # progress bars asked for, but the output is a pipe: none may show
     assert first.returncode == 0, first.stderr
     assert "Epoch 1/1" in first.stdout and "val loss" in first.stdout
@@ -92,12 +94,13 @@ def test_unusable_data_fails_at_once_with_a_message_not_a_traceback(tmp_path, la
 
 
 @pytest.mark.slow
-def test_bench_command_prints_a_table_and_writes_csv_and_plot(sample_dir, tmp_path):
-    result = run("-m", "helpers", "bench", "--data", str(sample_dir), "--workers", "0", "1", "--pipeline", "fast",
-                 "--image-size", "64", "--batch-size", "4", "--batches", "2", "--repeats", "2", "--no-progress",
-                 "--csv", str(tmp_path / "b.csv"), "--plot", str(tmp_path / "b.png"))
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+def test_bench_command_prints_a_table_and_writes_csv_and_plot(sample_dir, tmp_path, capsys):
+    code, out, err = run_command(["bench", "--data", str(sample_dir), "--workers", "0", "1", "--pipeline", "fast",
+                                  "--image-size", "64", "--batch-size", "4", "--batches", "2", "--repeats", "2",
+                                  "--no-progress", "--csv", str(tmp_path / "b.csv"), "--plot", str(tmp_path / "b.png")],
+                                 capsys)
+    assert code == 0, err
+    lines = out.splitlines()
     assert "CPU cores" in lines[0] and lines[1].split()[:3] == ["pipeline", "mode", "workers"]
     assert "PSS MB" in lines[1] and all(r["pss_mb"] > 0 for r in read_csv(tmp_path / "b.csv"))
     rows = [l.split() for l in lines[3:5]]
@@ -105,16 +108,16 @@ def test_bench_command_prints_a_table_and_writes_csv_and_plot(sample_dir, tmp_pa
     for r in rows:
         median, low, high = map(float, r[4:7])
         assert 0 < low <= median <= high
-    assert "Recommended for fast, loader: num_workers=" in result.stdout
+    assert "Recommended for fast, loader: num_workers=" in out
     assert len((tmp_path / "b.csv").read_text().splitlines()) == 3 and (tmp_path / "b.png").stat().st_size > 5000
-    assert "Where the time goes" not in result.stdout
+    assert "Where the time goes" not in out
 
 
-def test_memory_command_prints_a_row_per_kind_of_index_and_writes_csv_and_plot(tmp_path):
-    result = run("-m", "helpers", "memory", "--entries", "20000", "--workers", "1", "--no-progress",
-                 "--csv", str(tmp_path / "m.csv"), "--plot", str(tmp_path / "m.png"))
-    assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
+def test_memory_command_prints_a_row_per_kind_of_index_and_writes_csv_and_plot(tmp_path, capsys):
+    code, out, err = run_command(["memory", "--entries", "20000", "--workers", "1", "--no-progress",
+                                  "--csv", str(tmp_path / "m.csv"), "--plot", str(tmp_path / "m.png")], capsys)
+    assert code == 0, err
+    lines = out.splitlines()
     assert lines[1].split()[:2] == ["index", "start"] and [line.split()[0] for line in lines[3:6]] == [
         "python-list", "numpy", "helpers"]
     assert [r["index"] for r in read_csv(tmp_path / "m.csv")] == ["python-list", "numpy", "helpers"]
@@ -123,22 +126,23 @@ def test_memory_command_prints_a_row_per_kind_of_index_and_writes_csv_and_plot(t
 
 
 @pytest.mark.slow
-def test_bench_breakdown_adds_the_parts_and_the_trip_by_dtype(sample_dir):
-    result = run("-m", "helpers", "bench", "--data", str(sample_dir), "--workers", "0", "--pipeline", "fast",
-                 "--image-size", "32", "--batch-size", "4", "--batches", "2", "--repeats", "1", "--no-progress",
-                 "--breakdown")
-    assert result.returncode == 0, result.stderr
-    after = result.stdout.split("Where the time goes", 1)[1]
+def test_bench_breakdown_adds_the_parts_and_the_trip_by_dtype(sample_dir, capsys):
+    code, out, err = run_command(["bench", "--data", str(sample_dir), "--workers", "0", "--pipeline", "fast",
+                                  "--image-size", "32", "--batch-size", "4", "--batches", "2", "--repeats", "1",
+                                  "--no-progress", "--breakdown"], capsys)
+    assert code == 0, err
+    after = out.split("Where the time goes", 1)[1]
     assert "fast (batch 4): read + decode" in after and "the trip to the main process" in after
     assert [l.split()[0] for l in after.splitlines() if l.strip().startswith(("float32", "uint8"))] == \
         ["float32", "float32", "float32", "uint8", "uint8", "uint8"]
 
 
 @pytest.mark.slow
-def test_cached_command_compares_loader_fed_and_cached_epochs(sample_dir, tmp_path):
-    result = run("-m", "helpers", "cached", "--data", str(sample_dir), "--compare", "--no-pretrained", "--epochs", "1",
-                 "--image-size", "32", "--num-workers", "0", "--no-progress", "--cache", str(tmp_path / "f.pt"))
-    assert result.returncode == 0, result.stderr
-    rows = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+def test_cached_command_compares_loader_fed_and_cached_epochs(sample_dir, tmp_path, capsys):
+    code, out, err = run_command(["cached", "--data", str(sample_dir), "--compare", "--no-pretrained", "--epochs", "1",
+                                  "--image-size", "32", "--num-workers", "0", "--no-progress",
+                                  "--cache", str(tmp_path / "f.pt")], capsys)
+    assert code == 0, err
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.strip()}
     assert rows["loader-fed"][1] == rows["cached"][2] == "1" and (tmp_path / "f.pt").exists()
     assert float(rows["speed-up"][5]) > 0  # "speed-up per epoch - - RATIO ..."

@@ -3,10 +3,9 @@ one line naming the problem and the fix, exit status 2, no traceback, and no wor
 import pytest
 import torch
 
-from helpers.__main__ import main
-from helpers.cli import boundary, train_main
+from front_door import run_command
+from helpers.cli import boundary
 from helpers.config import TrainConfig
-from helpers.ddp import main as ddp_main
 from helpers.errors import CheckpointError, DataError, LossNotFinite, OptionError, WorkerFailure
 from helpers.notebooks import NotebookFailed
 from helpers.options import max_workers
@@ -79,17 +78,6 @@ BAD_VALUES = [
     (["scripts/train.py", "--lr", "0"], "--lr", "0"),
     (["scripts/train_ddp.py", "--timeout", "-1"], "--timeout", "-1"),
 ]
-
-
-def run_command(argv, capsys) -> tuple[int, str, str]:
-    """Run ARGV as the command line (or a script's main) would, in this process; exit status, stdout, stderr."""
-    entry = {"scripts/train.py": train_main, "scripts/train_ddp.py": ddp_main}.get(argv[0])
-    try:
-        code = entry(argv[1:]) if entry else main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_clear_line(code: int, out: str, err: str, *fragments: str) -> None:
