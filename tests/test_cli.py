@@ -60,31 +60,25 @@ def test_sample_data_command_writes_an_image_folder(tmp_path):
 
 
 @pytest.mark.slow
-def test_script_trains_under_spawn_and_resumes(sample_dir, tmp_path):
+def test_script_trains_under_spawn_and_writes_its_checkpoint_and_plot(sample_dir, tmp_path):
+    """Resuming through the script is tested in test_resume.py (runs killed mid-epoch, 0 or 2 workers)."""
     ckpt = tmp_path / "ck.pt"
-    common = ["scripts/train.py", "--data", str(sample_dir), "--num-workers", "1", "--start-method", "spawn",
-              "--image-size", "64", "--batch-size", "8", "--max-batches", "3", "--checkpoint", str(ckpt)]
-    first = run(*common, "--epochs", "1")  # progress bars asked for, but the output is a pipe: none may show
+    first = run("scripts/train.py", "--data", str(sample_dir), "--num-workers", "1", "--start-method", "spawn",
+                "--image-size", "64", "--batch-size", "8", "--max-batches", "3", "--checkpoint", str(ckpt),
+                "--epochs", "1", "--plot", str(tmp_path / "curves.png"))  # progress bars asked for, output a pipe
     assert first.returncode == 0, first.stderr
     assert "Epoch 1/1" in first.stdout and "val loss" in first.stdout
     assert "\r" not in first.stdout + first.stderr and "batch/s" not in first.stderr
     assert "RANDOM backbone weights" in first.stderr  # offline here: the fallback must say so
     state = torch.load(ckpt, weights_only=True)
     assert state["epoch"] == 1 and state["config"]["start_method"] == "spawn"
-
-    second = run(*common, "--epochs", "2", "--resume", "--plot", str(tmp_path / "curves.png"))
-    assert second.returncode == 0, second.stderr
-    epochs = [l.split()[1] for l in second.stdout.splitlines() if l.startswith("Epoch")]
-    assert epochs == ["2/2"]
     assert (tmp_path / "curves.png").stat().st_size > 10_000
-    assert torch.load(ckpt, weights_only=True)["epoch"] == 2
 
 
-@pytest.mark.parametrize("layout", ["missing", "empty", "flat"])
+@pytest.mark.parametrize("layout", ["empty", "flat"])  # a missing folder: test_options.py, in this process
 def test_unusable_data_fails_at_once_with_a_message_not_a_traceback(tmp_path, layout):
     data = tmp_path / "data"
-    if layout != "missing":
-        data.mkdir()
+    data.mkdir()
     if layout == "flat":
         (data / "cat.1.jpg").write_bytes(b"\xff\xd8 not really")
     result = run("scripts/train.py", "--data", str(data), "--epochs", "1", "--checkpoint", "")

@@ -1,4 +1,6 @@
-"""What workers cost in memory: the psutil probe, the copy-on-read lab, the course's index, the bench's budget."""
+"""What workers cost in memory: the psutil probe, the course's index, the bench's budget. The copy-on-read lab's
+claims (the list copied into each worker, the course's index not) are compared by nbval in notebook 07, and its
+command's table, CSV and plot are tested in test_cli.py."""
 import os
 import pickle
 import sys
@@ -8,10 +10,8 @@ import pytest
 from torch.utils.data import DataLoader
 
 from helpers.bench import BenchResult, report
-from helpers.copy_on_read import MEMORY_COLUMNS, copy_on_read
 from helpers.data import ImageDataset, ImageFolderIndex, Sample, index_image_folder
 from helpers.memory import snapshot, worker_pids
-from helpers.plots import plot_copy_on_read
 from helpers.sample_table import SampleTable
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="USS and PSS as Linux reports them")
@@ -54,22 +54,6 @@ def test_worker_pids_come_from_the_loader_and_match_the_process_tree_with_persis
     finally:
         loader._iterator._shutdown_workers()  # noqa: SLF001 - the persistent workers end here, not at exit
     assert worker_pids(range(3)) == [c.pid for c in psutil.Process().children()]
-
-
-@linux_only
-def test_reading_a_python_list_copies_it_into_each_worker_and_the_course_index_does_not():
-    """Both kinds measured in the same run, 200,000 entries (a fifth of the lab's million): bounds scaled to match."""
-    rows = {r["index"]: r for r in copy_on_read(200_000, 2, "fork", kinds=("python-list", "helpers"), progress=False)}
-    listed, course = rows["python-list"]["uss_growth_mb_per_worker"], rows["helpers"]["uss_growth_mb_per_worker"]
-    assert listed > 10, rows  # more than a fifth of the 50 MB the issue's target names for a million entries
-    assert course < 10 and course < listed / 3, rows
-    python_list = rows["python-list"]
-    assert python_list["uss_before_mb_per_worker"] + listed / 3 < python_list["uss_middle_mb_per_worker"], rows
-    for row in rows.values():
-        assert row["start_method"] == "fork" and row["num_workers"] == 2 and row["uss_before_mb_per_worker"] > 0
-        assert set(key for key, _, _ in MEMORY_COLUMNS) <= set(row)
-    fig = plot_copy_on_read(list(rows.values()), "t")
-    assert fig.axes[0].get_ylabel() == "USS per worker (MB)" and len(fig.axes[0].patches) == 6
 
 
 def _rows(*settings):
