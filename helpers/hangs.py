@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from torch.utils.data import DataLoader, Dataset
 
@@ -65,7 +65,7 @@ def first_line(exc: BaseException) -> str:
     return mask_pids(f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
 
 
-def drain(loader: DataLoader) -> str:
+def drain(loader: Iterable) -> str:
     """Read every batch, or say in one line why the loader stopped."""
     try:
         return f"ok: {[batch.tolist() for batch in loader]}"
@@ -114,8 +114,17 @@ def lock_held_by_a_thread() -> Iterator[None]:
 
 
 def fork_while_locked(start_method: str, timeout: float = 3.0) -> str:
-    """Workers started while another thread holds LOCK: forked ones inherit it held, by a thread they do not have."""
+    """Workers started while another thread holds LOCK: forked ones inherit it held, by a thread they do not have.
+
+    A forked worker can outlast NeedsTheLock's patience (in notebook 03's kernel, after its earlier cells, it took 12 s
+    to end against 2 s in a fresh one; the cause was not found), so one still alive when the loader gave up is ended.
+    """
     with lock_held_by_a_thread():
         loader = DataLoader(NeedsTheLock(patience=timeout + 1), batch_size=4, num_workers=1, timeout=timeout,
                             multiprocessing_context=start_method)
-        return f"{start_method}: {drain(loader)}"
+        batches = iter(loader)
+        try:
+            return f"{start_method}: {drain(batches)}"
+        finally:
+            for worker in getattr(batches, "_workers", []):
+                worker.terminate()
