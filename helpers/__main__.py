@@ -90,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="One epoch (train + validation, fresh workers, as the blog timed it) per setup "
                                    "and num_workers: the blog's (512 px, batch 4) and corrected ones (224 px, batch 4 or 256).")
     p.add_argument("--data", default=None, help="ImageFolder root; default: the generated sample set")
-    p.add_argument("--workers", type=options.worker_count, nargs="+", default=[0, 1, 2, 4, 8, 12, 16],
-                   help="num_workers values (default 0 1 2 4 8 12 16, the blog's question on a 16-core machine)")
+    p.add_argument("--workers", type=options.worker_count, nargs="+", default=None,
+                   help="num_workers values (default 0 1 2 4 8 12 16, the blog's question on a 16-core machine, "
+                        "up to this machine's limit)")
     p.add_argument("--setup", nargs="+", default=list(SETUPS), choices=tuple(SETUPS),
                    help="which setups, by label (default: all five)")
     p.add_argument("--device", type=options.device_name, default="auto", help="auto, cpu or cuda")

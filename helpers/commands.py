@@ -54,15 +54,21 @@ def bench(args: argparse.Namespace) -> int:
 
 
 def epochs(args: argparse.Namespace) -> int:
-    from .epoch_times import SETUPS, TABLE_COLUMNS, epoch_table
+    from .epoch_times import BLOG_WORKERS, SETUPS, TABLE_COLUMNS, blog_workers, epoch_table
     from .measure import machine_summary
+    from .options import max_workers
     from .plots import plot_epoch_times
     from .samples import data_or_sample
     from .tables import format_table
 
     machine = machine_summary()
     print(f"One epoch per setting on {machine}")
-    rows = epoch_table(data_or_sample(args.data), [SETUPS[name] for name in args.setup], args.workers,
+    workers = args.workers or blog_workers(max_workers())
+    left_out = [n for n in BLOG_WORKERS if n not in workers] if args.workers is None else []
+    if left_out:
+        print(f"num_workers {', '.join(map(str, left_out))} left out: this machine allows 0 to {max_workers()} "
+              f"(--workers chooses others)")
+    rows = epoch_table(data_or_sample(args.data), [SETUPS[name] for name in args.setup], workers,
                        device=args.device, seed=args.seed)
     print(format_table(rows, TABLE_COLUMNS))
     write_outputs(args, rows, lambda: plot_epoch_times(rows, f"The blog's table: {machine}"))
