@@ -183,7 +183,7 @@ def report(result: BenchResult) -> str:
         if pipeline in result.model_images_per_s:
             lines.append(f"Model ceiling, {pipeline}: {result.model_images_per_s[pipeline]:.1f} images/s "
                          f"on batches already on the device")
-    lines += above_ceiling(result) + against_peers(result.rows)
+    lines += above_ceiling(result) + against_peers(result.rows) + threads_against_processes(result.rows)
     for pipeline, mode, kind in dict.fromkeys((r["pipeline"], r["mode"], r.get("worker_kind", "process"))
                                               for r in result.rows):
         rec = result.recommendation(pipeline, mode, kind)
@@ -224,19 +224,46 @@ def above_ceiling(result: BenchResult) -> list[str]:
     return lines
 
 
+def best_of(rows: list[dict], pipeline: str, mode: str) -> dict[tuple[str, str], dict]:
+    """The fastest row (median images/s) of each (loader, worker kind) timed for one pipeline and mode."""
+    best: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        if (r["pipeline"], r["mode"]) == (pipeline, mode):
+            key = (r.get("loader", "dataloader"), r.get("worker_kind", "process"))
+            best[key] = max(best.get(key, r), r, key=lambda row: row["images_per_s"])
+    return best
+
+
 def against_peers(rows: list[dict]) -> list[str]:
     """Per pipeline and mode, the DataLoader's best setting against each peer's best, as a ratio from the same run."""
     lines = []
     for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
-        best = {}
-        for r in rows:
-            if (r["pipeline"], r["mode"]) == (pipeline, mode):
-                loader = r.get("loader", "dataloader")
-                best[loader] = max(best.get(loader, r), r, key=lambda row: row["images_per_s"])
-        ours = best.pop("dataloader", None)
-        for loader, peer in best.items() if ours else ():
+        best = best_of(rows, pipeline, mode)
+        ours = best.get(("dataloader", "process"))
+        for (loader, _), peer in best.items() if ours else ():
+            if loader == "dataloader":
+                continue
             threads = f"{peer['num_workers']} thread{'s' * (peer['num_workers'] != 1)}"
             lines.append(f"Best of {loader}, {pipeline} {mode}: {peer['images_per_s']:.1f} images/s with "
                          f"{threads}; the DataLoader's best (num_workers={ours['num_workers']}, "
                          f"{ours['images_per_s']:.1f}) is {ours['images_per_s'] / peer['images_per_s']:.2f} times that")
+    return lines
+
+
+def threads_against_processes(rows: list[dict]) -> list[str]:
+    """Per pipeline and mode, the DataLoader's best on thread workers against its best on processes and the ceiling."""
+    lines = []
+    for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
+        best = best_of(rows, pipeline, mode)
+        process, thread = best.get(("dataloader", "process")), best.get(("dataloader", "thread"))
+        if not (process and thread):
+            continue
+        n = thread["num_workers"]
+        line = (f"{pipeline} {mode}: best threads {thread['images_per_s']:.0f} images/s ({n} thread{'s' * (n != 1)}) "
+                f"= {thread['images_per_s'] / process['images_per_s']:.2f} x the best processes "
+                f"({process['images_per_s']:.0f}, {process['num_workers']} workers)")
+        if process.get("ceiling_fraction"):
+            ceiling = process["images_per_s"] / process["ceiling_fraction"]
+            line += f" = {thread['images_per_s'] / ceiling:.0%} of the CPU ceiling ({ceiling:.0f})"
+        lines.append(line)
     return lines

@@ -63,11 +63,13 @@ def epochs(args: argparse.Namespace) -> int:
 
     machine = machine_summary()
     print(f"One epoch per setting on {machine}")
-    workers = args.workers or blog_workers(max_workers())
-    left_out = [n for n in BLOG_WORKERS if n not in workers] if args.workers is None else []
-    if left_out:
-        print(f"num_workers {', '.join(map(str, left_out))} left out: this machine allows 0 to {max_workers()} "
-              f"(--workers chooses others)")
+    workers = args.workers
+    if workers is None:
+        limit = max_workers()
+        workers, left_out = blog_workers(limit), [n for n in BLOG_WORKERS if n > limit]
+        if left_out:
+            print(f"num_workers {', '.join(map(str, left_out))} left out: this machine allows 0 to {limit} "
+                  f"(--workers chooses others)")
     rows = epoch_table(data_or_sample(args.data), [SETUPS[name] for name in args.setup], workers,
                        device=args.device, seed=args.seed)
     print(format_table(rows, TABLE_COLUMNS))

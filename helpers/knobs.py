@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -14,7 +15,7 @@ from torchvision.io import ImageReadMode, decode_jpeg, read_file
 from .data import ImageDataset, ImageFolderIndex, index_image_folder
 from .errors import explained_worker_failures
 from .loaders import make_loader
-from .measure import past_the_cores, time_stream
+from .measure import past_the_cores, stream_window, time_stream
 from .memory import batch_mb
 from .transforms import build_pipeline
 
@@ -87,17 +88,17 @@ def loader_sweep(dataset: Dataset, settings: Sequence[dict], *, workers: int = 2
     """Images/s (every repeat), start-up and PSS for each SETTING, a dict of make_loader's keyword arguments (in_order,
     prefetch_factor); IMAGE_SIZE adds the uint8 batches in flight (workers x prefetch_factor x one batch) in MB."""
     rows = []
+    warmup, timed = stream_window(workers, batches, None)
     for setting in settings:
-        warmup = 1 + 2 * workers
         with past_the_cores(workers), explained_worker_failures():
             loader = make_loader(dataset, batch_size=batch_size, num_workers=workers, device="cpu", seed=seed,
-                                 num_samples=(warmup + batches + 1) * batch_size, **setting)
-            runs = [time_stream(loader, batches, warmup, memory=True) for _ in range(repeats)]
-        speeds = sorted(r.images_per_s for r in runs)
-        row = dict(setting, num_workers=workers, batch_size=batch_size, images_per_s=speeds[len(speeds) // 2],
-                   images_per_s_min=speeds[0], images_per_s_max=speeds[-1],
-                   startup_s=sorted(r.startup_s for r in runs)[len(runs) // 2],
-                   pss_mb=sorted(r.pss_mb for r in runs)[len(runs) // 2])
+                                 num_samples=(warmup + timed + 1) * batch_size, **setting)
+            runs = [time_stream(loader, timed, warmup, memory=True) for _ in range(repeats)]
+        speeds = [r.images_per_s for r in runs]
+        row = dict(setting, num_workers=workers, batch_size=batch_size, images_per_s=statistics.median(speeds),
+                   images_per_s_min=min(speeds), images_per_s_max=max(speeds),
+                   startup_s=statistics.median(r.startup_s for r in runs),
+                   pss_mb=statistics.median(r.pss_mb for r in runs))
         if image_size:
             in_flight = workers * (setting.get("prefetch_factor") or 2)
             row["in_flight_mb"] = in_flight * batch_mb(batch_size, image_size, torch.uint8)

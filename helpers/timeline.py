@@ -187,14 +187,23 @@ def who_made_what(rows: Sequence[dict]) -> dict[str, dict[str, list[int]]]:
     return out
 
 
+def sent_before_first_ask(rows: Sequence[dict], epoch: int = 0) -> int:
+    """How many batches of EPOCH the loader had sent to its workers before the main process first asked for one."""
+    sel = [r for r in rows if r["epoch"] == epoch]
+    first_ask = min(r["requested_s"] for r in sel)
+    return sum(r["dispatched_s"] <= first_ask for r in sel)
+
+
 def summary(rows: Sequence[dict]) -> dict[str, float]:
-    """Seconds to the first batch, the main process's total wait, and the share of time the workers sat idle."""
+    """Seconds to the first batch, the main process's total wait (and its share of the time), and the share of time
+    the workers sat idle."""
     first = min(rows, key=lambda r: r["received_s"])
     end = max(r["step_end_s"] for r in rows)
     lanes = {(r["epoch"], r["worker"], r["pid"]) for r in rows}
     busy = sum(r["end_s"] - r["start_s"] for r in rows)
     span = sum(max(r["end_s"] for r in rows if (r["epoch"], r["worker"], r["pid"]) == lane)
                - min(r["start_s"] for r in rows if (r["epoch"], r["worker"], r["pid"]) == lane) for lane in lanes)
-    return dict(first_batch_s=first["received_s"] - first["epoch_start_s"],
-                main_wait_s=sum(r["received_s"] - r["requested_s"] for r in rows), total_s=end,
+    main_wait = sum(r["received_s"] - r["requested_s"] for r in rows)
+    return dict(first_batch_s=first["received_s"] - first["epoch_start_s"], main_wait_s=main_wait, total_s=end,
+                main_wait_fraction=main_wait / end if end > 0 else 0.0,
                 worker_idle_fraction=1 - busy / span if span > 0 else 0.0)
