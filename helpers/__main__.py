@@ -5,14 +5,15 @@ import argparse
 import multiprocessing
 import sys
 
-from . import commands, options
-from .cli import Parser, add_train_arguments, boundary, train_command
-from .config import START_METHODS, add_config_arguments
-from .epoch_times import SETUPS
-from .peers import LOADERS
-from .prepare import MODES
-from .threads import WORKER_KINDS
-from .transforms import PIPELINES
+from .app import commands
+from . import options
+from .app.cli import Parser, add_train_arguments, boundary, train_command
+from .training.config import START_METHODS, add_config_arguments
+from .timing.epoch_times import SETUPS
+from .timing.peers import LOADERS
+from .loading.prepare import MODES
+from .timing.threads import WORKER_KINDS
+from .loading.transforms import PIPELINES
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -45,7 +45,7 @@ for p in $PARTS; do
 import sys
 from multiprocessing import Pool
 from pathlib import Path
-from helpers.samples import SAMPLE_CLASSES, sample_image_bytes
+from helpers.loading.samples import SAMPLE_CLASSES, sample_image_bytes
 
 def write(job):
     kind, i = job
@@ -72,7 +72,7 @@ EOF
       # the loader alone without pinning (--device cpu), beside the pinned blog rows above
       part bench_blog_unpinned 60 $PY -m helpers bench --data "$SAMPLE" --workers 8 16 --pipeline blog --model none \
         --image-size 512 --batches 24 --repeats 3 --device cpu --no-progress
-      part pin_costs 30 $PY -c "from helpers.breakdown import pin_costs; from helpers.tables import format_table
+      part pin_costs 30 $PY -c "from helpers.timing.breakdown import pin_costs; from helpers.timing.tables import format_table
 print(format_table(pin_costs(512, 256, 6), [('pin', 'pin', 'd'), ('mb_per_batch', 'MB', '.0f'), ('ms', 'ms', '.1f'),
       ('gb_per_s', 'GB/s', '.1f'), ('images_per_s', 'images/s', '.0f')]))" ;;
     notebooks)

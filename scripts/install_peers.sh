@@ -19,7 +19,7 @@ else
 fi
 echo "== installing requirements-peers.txt with $PY (DALI's wheel is about 420 MB)"
 "$PY" -m pip install -q --disable-pip-version-check -r requirements-peers.txt
-"$PY" -c "from helpers.peers import LOADERS, missing
+"$PY" -c "from helpers.timing.peers import LOADERS, missing
 for name in LOADERS:
     if name != 'dataloader':
         print(missing(name) or f'{name}: ready')"

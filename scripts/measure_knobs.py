@@ -14,12 +14,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers import knobs, options, threads, timeline  # noqa: E402
-from helpers.data import index_image_folder  # noqa: E402
-from helpers.measure import machine_summary  # noqa: E402
-from helpers.tables import format_table, write_rows  # noqa: E402
-from helpers.timeline_plot import plot_timeline  # noqa: E402
-from helpers.transforms import pipeline_steps  # noqa: E402
+from helpers.timing import knobs, threads, timeline  # noqa: E402
+from helpers import options  # noqa: E402
+from helpers.loading.data import index_image_folder  # noqa: E402
+from helpers.timing.measure import machine_summary  # noqa: E402
+from helpers.timing.tables import format_table, write_rows  # noqa: E402
+from helpers.lessons.timeline_plot import plot_timeline  # noqa: E402
+from helpers.loading.transforms import pipeline_steps  # noqa: E402
 
 PARTS = ("gil", "prefetch", "getitems", "in_order")
 SWEEP = [("images_per_s", "images/s", ".1f"), ("images_per_s_min", "min", ".1f"), ("images_per_s_max", "max", ".1f"),

@@ -15,8 +15,8 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from helpers.kernels import ipc_kernel_manager  # noqa: E402
-from helpers.notebooks import notebook_paths  # noqa: E402
+from helpers.app.kernels import ipc_kernel_manager  # noqa: E402
+from helpers.app.notebooks import notebook_paths  # noqa: E402
 
 
 # Temporary folders and torch's weight cache, written as tests/nbval_sanitize.cfg masks them, so nbval still matches.

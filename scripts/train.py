@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # find `helpers` without installing it
 
-from helpers.cli import train_main as main  # noqa: E402
+from helpers.app.cli import train_main as main  # noqa: E402
 
 # Worker processes started with spawn or forkserver (Windows and macOS; Linux too from Python 3.14, whose default is
 # forkserver) re-import this file; the guard keeps them from training a model of their own. freeze_support() only

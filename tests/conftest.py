@@ -6,8 +6,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from helpers.data import SkippedFiles  # noqa: E402
-from helpers.samples import make_sample_data  # noqa: E402
+from helpers.loading.data import SkippedFiles  # noqa: E402
+from helpers.loading.samples import make_sample_data  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from helpers.__main__ import main
-from helpers.cli import train_main
-from helpers.ddp import main as ddp_main
+from helpers.app.cli import train_main
+from helpers.training.ddp import main as ddp_main
 
 
 def run_command(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from helpers.samples import sample_image_bytes
+from helpers.loading.samples import sample_image_bytes
 
 BAD = {"empty": "empty file", "cut": "truncated", "text": "not an image"}
 

@@ -15,12 +15,12 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from front_door import run_command
-from helpers.data import load_rgb, load_uint8
+from helpers.loading.data import load_rgb, load_uint8
 from helpers.errors import DataError
-from helpers.prepare import prepare
+from helpers.loading.prepare import prepare
 from helpers.processes import kill_group, run_group
-from helpers.train import TrainConfig, fit
-from helpers.verify import verify_folder
+from helpers.training.fit import TrainConfig, fit
+from helpers.loading.verify import verify_folder
 from helpers.errors import WorkerFailure, explained_worker_failures
 from hostile import BAD, make_download, unusual
 
@@ -177,8 +177,8 @@ def test_worker_failures_name_the_cause_and_the_fix(how, start_method, cause):
 
 @pytest.mark.slow
 def test_training_loop_raises_worker_failures_with_the_fix(sample_dir):
-    from helpers.loaders import Loaders
-    from helpers.transforms import build_pipeline
+    from helpers.loading.loaders import Loaders
+    from helpers.loading.transforms import build_pipeline
 
     hang = DataLoader(_Failing("hang"), batch_size=2, num_workers=1, timeout=1)
     loaders = Loaders(hang, hang, ("a", "b"), build_pipeline("blog"))

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.lab import lab_argv, lab_env
-from helpers.notebooks import NOTEBOOK_DIR
+from helpers.app.lab import lab_argv, lab_env
+from helpers.app.notebooks import NOTEBOOK_DIR
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ import torch
 
 from front_door import run_command
 from helpers.processes import run_group
-from helpers.tables import read_csv
+from helpers.timing.tables import read_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def test_every_command_and_script_has_help(capsys):
 
 def test_only_lab_passes_unknown_options_on():
     from helpers.__main__ import build_parser, main
-    from helpers.lab import lab_argv
+    from helpers.app.lab import lab_argv
 
     with pytest.raises(SystemExit) as exc:
         main(["sample-data", "x", "--no-browser"])

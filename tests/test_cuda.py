@@ -9,16 +9,16 @@ import pytest
 import torch
 from torch.utils.data import Dataset
 
-from helpers.bench import bench
-from helpers.config import TrainConfig
-from helpers.data import index_image_folder
-from helpers.epoch_times import Setup, one_epoch
+from helpers.timing.bench import bench
+from helpers.training.config import TrainConfig
+from helpers.loading.data import index_image_folder
+from helpers.timing.epoch_times import Setup, one_epoch
 from helpers.errors import WorkerFailure, explained_worker_failures
-from helpers.gpu_decode import DeviceDecode, collate_encoded, read_encoded
-from helpers.loaders import build_loaders, make_loader
-from helpers.loop import model_and_optimizer, train_step
-from helpers.train import fit
-from helpers.transforms import build_pipeline, to_model_input
+from helpers.loading.gpu_decode import DeviceDecode, collate_encoded, read_encoded
+from helpers.loading.loaders import build_loaders, make_loader
+from helpers.training.loop import model_and_optimizer, train_step
+from helpers.training.fit import fit
+from helpers.loading.transforms import build_pipeline, to_model_input
 from hostile import unusual_files
 
 pytestmark = [pytest.mark.cuda,

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from helpers.data import DataError, ImageDataset, Sample, Unreadable, index_image_folder, load_rgb
-from helpers.samples import make_sample_data, sample_image_bytes
+from helpers.loading.data import DataError, ImageDataset, Sample, Unreadable, index_image_folder, load_rgb
+from helpers.loading.samples import make_sample_data, sample_image_bytes
 
 
 def test_same_seed_gives_byte_identical_files(tmp_path):

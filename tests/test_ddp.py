@@ -12,13 +12,13 @@ import torch
 from torch import nn
 from torch.utils.data.distributed import DistributedSampler
 
-from helpers.checkpoint import load_checkpoint
-from helpers.data import index_image_folder
-from helpers.loaders import build_loaders, make_loader
-from helpers.model import build_model
+from helpers.training.checkpoint import load_checkpoint
+from helpers.loading.data import index_image_folder
+from helpers.loading.loaders import build_loaders, make_loader
+from helpers.training.model import build_model
 from helpers.processes import run_group
-from helpers.splits import stratified_split_indices
-from helpers.loop import evaluate
+from helpers.loading.splits import stratified_split_indices
+from helpers.training.loop import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
@@ -130,7 +130,7 @@ def test_make_loader_takes_a_sampler_in_place_of_shuffling():
 
 
 def test_shard_summary_reads_what_each_rank_recorded(tmp_path):
-    from helpers.ddp import shard_summary
+    from helpers.training.ddp import shard_summary
 
     for rank, files in enumerate((["a", "b"], ["c", "a"])):
         (tmp_path / f"seen.rank{rank}.json").write_text(json.dumps({"rank": rank, "world_size": 2,

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from helpers.data import index_image_folder
-from helpers.epoch_times import BLOG_WORKERS, Setup, blog_workers, epoch_table, one_epoch
+from helpers.loading.data import index_image_folder
+from helpers.timing.epoch_times import BLOG_WORKERS, Setup, blog_workers, epoch_table, one_epoch
 
 
 def test_an_epoch_sees_every_image_once_with_and_without_workers(sample_dir):
@@ -33,7 +33,7 @@ def test_the_blogs_worker_settings_stop_at_the_machines_limit():
 
 
 def test_the_epochs_command_runs_the_settings_this_machine_allows_and_names_the_rest(monkeypatch, capsys):
-    import helpers.epoch_times as epoch_times
+    import helpers.timing.epoch_times as epoch_times
     import helpers.options as options
     from front_door import run_command
 

@@ -3,7 +3,7 @@ import pytest
 from torch.utils.data import Dataset
 
 from helpers.errors import WorkerFailure, explained_worker_failures
-from helpers.loaders import make_loader
+from helpers.loading.loaders import make_loader
 
 CUDA_IN_FORK = ("Cannot re-initialize CUDA in forked subprocess. To use CUDA with multiprocessing, you must use the "
                 "'spawn' start method")

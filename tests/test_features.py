@@ -3,12 +3,12 @@ import shutil
 import pytest
 import torch
 
-from helpers.data import ImageDataset, index_image_folder
-from helpers.features import build_cache, compare, fit_cached, why_not_cache
-from helpers.model import build_model
-from helpers.splits import split_datasets
-from helpers.train import TrainConfig
-from helpers.transforms import build_pipeline
+from helpers.loading.data import ImageDataset, index_image_folder
+from helpers.training.features import build_cache, compare, fit_cached, why_not_cache
+from helpers.training.model import build_model
+from helpers.loading.splits import split_datasets
+from helpers.training.fit import TrainConfig
+from helpers.loading.transforms import build_pipeline
 
 
 def _config(data, **kw) -> TrainConfig:

@@ -8,11 +8,11 @@ import torch
 from PIL import Image
 
 from helpers.__main__ import main
-from helpers.checkpoint import load_checkpoint, save_checkpoint
+from helpers.training.checkpoint import load_checkpoint, save_checkpoint
 from helpers.errors import DataError
 from helpers.files import atomic_file, atomic_write
-from helpers.prepare import prepare
-from helpers.verify import verify_folder
+from helpers.loading.prepare import prepare
+from helpers.loading.verify import verify_folder
 from hostile import make_download
 
 

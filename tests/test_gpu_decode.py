@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from helpers.data import ImageDataset, Sample, Unreadable, index_image_folder
-from helpers.samples import sample_image_bytes
-from helpers.gpu_decode import (NO_CUDA_NOTE, DeviceDecode, bytes_to_move, collate_encoded, encoded_loader,
+from helpers.loading.data import ImageDataset, Sample, Unreadable, index_image_folder
+from helpers.loading.samples import sample_image_bytes
+from helpers.loading.gpu_decode import (NO_CUDA_NOTE, DeviceDecode, bytes_to_move, collate_encoded, encoded_loader,
                                 read_encoded)
-from helpers.loaders import make_loader
-from helpers.bench import bench, report
-from helpers.transforms import build_pipeline
+from helpers.loading.loaders import make_loader
+from helpers.timing.bench import bench, report
+from helpers.loading.transforms import build_pipeline
 from hostile import bad, unusual_files
 
 SIZE = 48
@@ -83,7 +83,7 @@ def test_bytes_to_move_compares_what_workers_send_with_decoded_pixels(files):
 @pytest.mark.slow
 def test_training_on_the_gpu_pipeline_runs_on_a_cpu_and_learns_what_fast_learns(sample_dir):
     """The registry's gpu pipeline trains like any other; on a CPU it decodes there, to the same pixels as `fast`."""
-    from helpers.train import TrainConfig, fit
+    from helpers.training.fit import TrainConfig, fit
 
     def history(pipeline: str) -> dict:
         config = TrainConfig(data=str(sample_dir), epochs=1, num_workers=0, batch_size=8, image_size=SIZE,

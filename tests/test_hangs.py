@@ -1,7 +1,7 @@
 """When it hangs: each cause reproduced with real workers, ending in the message that names it."""
 import psutil
 
-from helpers import hangs
+from helpers.lessons import hangs
 
 
 def workers_left() -> list[psutil.Process]:

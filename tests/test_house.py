@@ -9,7 +9,7 @@ import pytest
 from helpers.processes import run_group
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = sorted((ROOT / "helpers").glob("*.py"))
+MODULES = sorted((ROOT / "helpers").rglob("*.py"))
 MAX_LINES = 300
 
 
@@ -22,15 +22,15 @@ def modules_loaded_by(statement: str) -> set[str]:
 
 
 def test_the_trainers_import_neither_matplotlib_nor_the_demos():
-    loaded = modules_loaded_by("import helpers.train, helpers.ddp, helpers.features")
-    assert "helpers.ddp" in loaded
-    assert not {m for m in loaded if m.split(".")[0] == "matplotlib"} and "helpers.demos" not in loaded
+    loaded = modules_loaded_by("import helpers.training.fit, helpers.training.ddp, helpers.training.features")
+    assert "helpers.training.ddp" in loaded
+    assert not {m for m in loaded if m.split(".")[0] == "matplotlib"} and "helpers.lessons.demos" not in loaded
 
 
 def test_the_slider_imports_neither_the_model_nor_the_trainer():
-    loaded = modules_loaded_by("import helpers.widgets")
-    assert "helpers.measure" in loaded
-    assert not loaded & {"helpers.model", "helpers.loop", "helpers.train", "helpers.bench"}
+    loaded = modules_loaded_by("import helpers.lessons.widgets")
+    assert "helpers.timing.measure" in loaded
+    assert not loaded & {"helpers.training.model", "helpers.training.loop", "helpers.training.fit", "helpers.timing.bench"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.name)
@@ -49,7 +49,7 @@ def test_no_private_name_is_imported_across_modules():
 
 def test_the_data_and_notebook_folders_follow_their_environment_variables(tmp_path):
     """An installed package must not write into site-packages: both folders can be pointed elsewhere."""
-    code = "from helpers.samples import sample_dir; from helpers.notebooks import NOTEBOOK_DIR; print(sample_dir(), NOTEBOOK_DIR)"
+    code = "from helpers.loading.samples import sample_dir; from helpers.app.notebooks import NOTEBOOK_DIR; print(sample_dir(), NOTEBOOK_DIR)"
     env = {**os.environ, "HELPERS_DATA_DIR": str(tmp_path / "d"), "HELPERS_NOTEBOOK_DIR": str(tmp_path / "nb")}
     result = run_group([sys.executable, "-c", code], cwd=ROOT, env=env, timeout=300)
     assert result.returncode == 0, result.stderr

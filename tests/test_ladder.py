@@ -1,8 +1,8 @@
 """The like-for-like ladder: each rung changes one thing, and every rung makes the same picture."""
 import torch
 
-from helpers.data import index_image_folder
-from helpers.ladder import ladder, rungs
+from helpers.loading.data import index_image_folder
+from helpers.timing.ladder import ladder, rungs
 
 
 def test_each_rung_after_the_first_gives_uint8_images_of_one_shape_close_to_the_one_before(sample_dir):

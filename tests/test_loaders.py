@@ -3,9 +3,9 @@ import torch
 from torch.utils.data import RandomSampler, SequentialSampler
 
 import pytest
-from helpers.data import SkippedFiles, Unreadable, collate_skipping_bad
-from helpers.loaders import build_loaders, reseed
-from helpers.resume import EpochOrder
+from helpers.loading.data import SkippedFiles, Unreadable, collate_skipping_bad
+from helpers.loading.loaders import build_loaders, reseed
+from helpers.loading.resume import EpochOrder
 
 
 def test_validation_is_not_shuffled_and_cpu_runs_do_not_pin(sample_dir):
@@ -50,7 +50,7 @@ class _NumpyDraw(torch.utils.data.Dataset):
 
 
 def test_workers_get_distinct_reproducible_numpy_seeds():
-    from helpers.loaders import seed_worker
+    from helpers.loading.loaders import seed_worker
 
     def draws():
         loader = torch.utils.data.DataLoader(_NumpyDraw(), batch_size=1, num_workers=2, worker_init_fn=seed_worker,

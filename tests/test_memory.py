@@ -9,10 +9,10 @@ import psutil
 import pytest
 from torch.utils.data import DataLoader
 
-from helpers.bench import BenchResult, report
-from helpers.data import ImageDataset, ImageFolderIndex, Sample, index_image_folder
-from helpers.memory import snapshot, worker_pids
-from helpers.sample_table import SampleTable
+from helpers.timing.bench import BenchResult, report
+from helpers.loading.data import ImageDataset, ImageFolderIndex, Sample, index_image_folder
+from helpers.timing.memory import snapshot, worker_pids
+from helpers.loading.sample_table import SampleTable
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="USS and PSS as Linux reports them")
 

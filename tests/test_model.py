@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torchvision.models import resnet18
 
-from helpers.model import PretrainedWeightsUnavailable, build_model
+from helpers.training.model import PretrainedWeightsUnavailable, build_model
 
 
 def test_backbone_frozen_head_trainable():

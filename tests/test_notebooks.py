@@ -6,10 +6,10 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers.data import index_image_folder
-from helpers.notebooks import (BENCH_CSV, PROFILES, SUMMARY, NotebookFailed, NotebookRun, declared_parameters,
+from helpers.loading.data import index_image_folder
+from helpers.app.notebooks import (BENCH_CSV, PROFILES, SUMMARY, NotebookFailed, NotebookRun, declared_parameters,
                                notebook_paths, run_notebooks, summary, total_seconds, write_summary)
-from helpers.tables import write_csv
+from helpers.timing.tables import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = notebook_paths()
@@ -71,7 +71,7 @@ def test_run_notebooks_refuses_to_write_over_the_sources(tmp_path):
 def test_the_lessons_that_read_files_run_on_a_prepared_download_with_bad_files(tmp_path):
     """nbval runs every notebook on the sample set; this runs, through papermill with the data passed in, the one that
     shows the bad files a download holds (00). Training past them is tested without a notebook (test_bad_data.py)."""
-    from helpers.prepare import prepare
+    from helpers.loading.prepare import prepare
     from hostile import make_download
 
     data = prepare(make_download(tmp_path / "download", "petimages", good_per_class=100), tmp_path / "data").dest

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from front_door import run_command
-from helpers.cli import boundary
-from helpers.config import TrainConfig
+from helpers.app.cli import boundary
+from helpers.training.config import TrainConfig
 from helpers.errors import CheckpointError, DataError, LossNotFinite, OptionError, WorkerFailure
-from helpers.notebooks import NotebookFailed
+from helpers.app.notebooks import NotebookFailed
 from helpers.options import max_workers
 
 NO_GPU = f"cuda:{torch.cuda.device_count()}"  # one past the last GPU: absent on every machine

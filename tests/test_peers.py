@@ -6,11 +6,11 @@ import types
 import pytest
 import torch
 
-from helpers import bench as bench_module
-from helpers.bench import against_peers, bench, report
-from helpers.data import index_image_folder
-from helpers.peers import LOADERS, missing, peer_stream, seeded_order, versions
-from helpers.transforms import build_pipeline
+from helpers.timing import bench as bench_module
+from helpers.timing.bench import against_peers, bench, report
+from helpers.loading.data import index_image_folder
+from helpers.timing.peers import LOADERS, missing, peer_stream, seeded_order, versions
+from helpers.loading.transforms import build_pipeline
 
 PEERS = [name for name in LOADERS if name != "dataloader"]
 SIZE = 32
@@ -91,7 +91,7 @@ def test_against_peers_compares_each_loaders_best_setting():
 
 
 def test_the_plot_draws_a_line_per_loader():
-    from helpers.plots import plot_bench
+    from helpers.lessons.plots import plot_bench
 
     rows = [dict(loader=loader, pipeline="fast", mode="loader", num_workers=n, images_per_s=100.0 * n,
                  images_per_s_min=90.0 * n, images_per_s_max=110.0 * n, pss_mb=500.0)
@@ -104,7 +104,7 @@ def test_the_plot_draws_a_line_per_loader():
 
 
 def test_decode_costs_time_the_courses_steps_and_each_installed_peers(sample_dir, monkeypatch):
-    from helpers.peers import decode_costs
+    from helpers.timing.peers import decode_costs
 
     samples = index_image_folder(sample_dir).samples
     rows = decode_costs(samples, SIZE, repeats=1)

@@ -1,7 +1,7 @@
 """describe_figure: the words nbval compares for a figure, the same on any machine, and blunt about a missing title."""
 from matplotlib.figure import Figure
 
-from helpers.plots import describe_figure
+from helpers.lessons.plots import describe_figure
 
 
 def test_a_figure_is_described_by_title_axes_and_series_with_numbers_masked_unless_asked():

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers.checkpoint import same_training_state
-from helpers.loaders import build_loaders, reseed
+from helpers.training.checkpoint import same_training_state
+from helpers.loading.loaders import build_loaders, reseed
 from helpers.processes import run_group, run_until
-from helpers.resume import EpochOrder
+from helpers.loading.resume import EpochOrder
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -76,7 +76,7 @@ def test_a_pass_started_mid_epoch_holds_the_unbroken_passes_remaining_batches(sa
 
 
 def test_a_mid_epoch_checkpoint_resumed_without_the_option_is_refused(sample_dir, tmp_path, capsys):
-    from helpers.cli import train_main
+    from helpers.app.cli import train_main
 
     checkpoint = tmp_path / "ck.pt"
     common = ["--data", str(sample_dir), "--epochs", "1", "--batch-size", "4", "--image-size", "32",
@@ -91,7 +91,7 @@ def test_a_mid_epoch_checkpoint_resumed_without_the_option_is_refused(sample_dir
 
 
 def test_same_training_state_sees_one_changed_bit(tmp_path):
-    from helpers.checkpoint import save_checkpoint
+    from helpers.training.checkpoint import save_checkpoint
 
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(model.parameters())

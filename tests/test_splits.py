@@ -1,8 +1,8 @@
 import pytest
 
-from helpers.data import index_image_folder
-from helpers.splits import random_split_indices, split_datasets, stratified_split_indices
-from helpers.transforms import build_pipeline
+from helpers.loading.data import index_image_folder
+from helpers.loading.splits import random_split_indices, split_datasets, stratified_split_indices
+from helpers.loading.transforms import build_pipeline
 
 
 @pytest.mark.parametrize("split", ["random", "stratified"])

@@ -5,15 +5,15 @@ import warnings
 import pytest
 import torch
 
-from helpers import knobs, threads, timeline
+from helpers.timing import knobs, threads, timeline
 from helpers.__main__ import main
-from helpers.bench import bench
-from helpers.data import Unreadable, index_image_folder
+from helpers.timing.bench import bench
+from helpers.loading.data import Unreadable, index_image_folder
 from helpers.errors import OptionError
-from helpers.loaders import make_loader
-from helpers.tables import read_csv
-from helpers.timeline_plot import bar_id, plot_timeline
-from helpers.transforms import build_pipeline
+from helpers.loading.loaders import make_loader
+from helpers.timing.tables import read_csv
+from helpers.lessons.timeline_plot import bar_id, plot_timeline
+from helpers.loading.transforms import build_pipeline
 from hostile import BAD, make_download
 
 TINY = dict(image_size=32, batch_size=2, batches=6, start_method="fork")
@@ -71,7 +71,7 @@ def test_in_order_false_is_refused_with_the_fix_on_a_torch_without_it(monkeypatc
         def __init__(self, dataset, batch_size=1, shuffle=False):
             pass
 
-    monkeypatch.setattr("helpers.loaders.DataLoader", OldDataLoader)
+    monkeypatch.setattr("helpers.loading.loaders.DataLoader", OldDataLoader)
     with pytest.raises(OptionError, match="torch 2.6"):
         make_loader([1, 2], in_order=False, num_workers=0)
 

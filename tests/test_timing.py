@@ -4,13 +4,13 @@ import math
 import pytest
 import torch
 
-from helpers.data import index_image_folder
-from helpers.plots import plot_bench, plot_time_breakdown, plot_transfer_costs
-from helpers.bench import BenchResult, bench, report
-from helpers.breakdown import explain, transfer_costs, where_time_goes
-from helpers.measure import time_stream
-from helpers.tables import CSV_COLUMNS, format_table, write_csv
-from helpers.transforms import pipeline_steps
+from helpers.loading.data import index_image_folder
+from helpers.lessons.plots import plot_bench, plot_time_breakdown, plot_transfer_costs
+from helpers.timing.bench import BenchResult, bench, report
+from helpers.timing.breakdown import explain, transfer_costs, where_time_goes
+from helpers.timing.measure import time_stream
+from helpers.timing.tables import CSV_COLUMNS, format_table, write_csv
+from helpers.loading.transforms import pipeline_steps
 
 NUM_THREADS = torch.get_num_threads()
 
@@ -149,8 +149,8 @@ def test_explain_reports_each_pipeline_and_the_transfer_table(sample_dir):
 def test_a_sweep_past_the_cores_keeps_pytorchs_warning_out_for_those_settings_and_says_so_once(sample_dir):
     import warnings
 
-    from helpers.loaders import make_loader
-    from helpers.measure import measure_loader, usable_cores
+    from helpers.loading.loaders import make_loader
+    from helpers.timing.measure import measure_loader, usable_cores
 
     over = usable_cores() + 1
     dataset = [(torch.zeros(1), 0)] * 64

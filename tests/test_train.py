@@ -5,12 +5,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from helpers.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from helpers.loaders import build_loaders
-from helpers.model import build_model
-from helpers.plots import plot_history
-from helpers.loop import evaluate, train_one_epoch
-from helpers.train import TrainConfig, fit
+from helpers.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from helpers.loading.loaders import build_loaders
+from helpers.training.model import build_model
+from helpers.lessons.plots import plot_history
+from helpers.training.loop import evaluate, train_one_epoch
+from helpers.training.fit import TrainConfig, fit
 
 CPU = torch.device("cpu")
 
@@ -154,7 +154,7 @@ def test_an_epoch_starts_exactly_one_pass_over_the_loader_even_with_a_progress_b
 
 def test_the_epoch_line_says_which_share_of_the_epoch_waited_for_data(monkeypatch):
     """Counted on a fake clock: the loader takes 10 ms a batch, the model 30 ms, so a quarter of the time is waiting."""
-    from helpers import loop
+    from helpers.training import loop
 
     now = [0.0]
     monkeypatch.setattr(loop.time, "perf_counter", lambda: now[0])

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from helpers.data import index_image_folder
-from helpers.transforms import build_pipeline, to_model_input
+from helpers.loading.data import index_image_folder
+from helpers.loading.transforms import build_pipeline, to_model_input
 
 
 def _first(sample_dir):

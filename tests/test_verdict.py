@@ -1,4 +1,4 @@
-from helpers.verdict import FASTER, SAME, SLOWER, TOO_FEW, replicated, verdict
+from helpers.timing.verdict import FASTER, SAME, SLOWER, TOO_FEW, replicated, verdict
 
 
 def test_ranges_clear_of_each_other_give_a_direction():

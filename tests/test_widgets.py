@@ -1,7 +1,7 @@
 """The num_workers slider measures on every release and keeps every measurement."""
-from helpers.data import ImageDataset, index_image_folder
-from helpers.transforms import build_pipeline
-from helpers.widgets import NumWorkersExplorer
+from helpers.loading.data import ImageDataset, index_image_folder
+from helpers.loading.transforms import build_pipeline
+from helpers.lessons.widgets import NumWorkersExplorer
 
 
 def test_moving_the_slider_measures_that_many_workers(sample_dir):

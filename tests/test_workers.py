@@ -4,7 +4,7 @@ import sys
 
 from torch.utils.data import Dataset
 
-from helpers.demos import RandomDraws, error_lines, try_workers, worker_draws
+from helpers.lessons.demos import RandomDraws, error_lines, try_workers, worker_draws
 
 
 def test_error_lines_joins_a_message_that_starts_on_the_next_line_and_masks_pids():

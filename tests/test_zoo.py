@@ -2,7 +2,7 @@
 out of open files (and its two fixes) is compared by nbval in notebook 08, which runs the same child processes."""
 import pytest
 
-from helpers import zoo
+from helpers.lessons import zoo
 
 
 def test_an_iterable_dataset_is_repeated_by_every_worker_unless_it_shards():

@@ -1,0 +1,140 @@
+"""One factory for the train and validation DataLoaders, with every knob the course discusses and safe defaults."""
+from __future__ import annotations
+
+import inspect
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
+
+from .data import Batch, ImageFolderIndex, collate_skipping_bad, index_image_folder
+from ..errors import OptionError
+from .resume import EpochOrder, SeededItems
+from .splits import split_datasets
+from .transforms import Pipeline, build_pipeline
+
+
+@dataclass
+class Loaders:
+    train: DataLoader
+    val: DataLoader
+    classes: tuple[str, ...]
+    pipeline: Pipeline  # the training split's: its to_model_input finishes every batch on the device
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """'auto' means CUDA when there is a GPU, else the CPU."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def seed_worker(worker_id: int) -> None:
+    """Give each worker's `random` and NumPy their own seed, derived from the per-worker torch seed."""
+    seed = torch.initial_seed() % 2**32
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+def make_loader(
+    dataset: Dataset,
+    *,
+    batch_size: int = 32,
+    shuffle: bool = False,
+    num_workers: int = 2,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    num_samples: int | None = None,
+    persistent_workers: bool = False,
+    prefetch_factor: int | None = None,
+    start_method: str | None = None,
+    timeout: float = 0,
+    sampler: Sampler | Iterable[int] | None = None,
+    collate_fn: Callable[[list], Batch] = collate_skipping_bad,
+    in_order: bool = True,
+) -> DataLoader:
+    """One DataLoader with the course's rules: pinned only for CUDA, seeded shuffling and workers, bad files skipped.
+
+    num_samples draws that many indices with replacement, for streams longer than the dataset (benchmarks).
+    sampler replaces shuffle and num_samples (a DistributedSampler, say); the seeded generator still seeds the workers.
+    in_order=False hands batches over as workers finish them (torch 2.6 and later; refused with the fix before that).
+    """
+    generator = torch.Generator().manual_seed(seed)
+    if sampler is None and num_samples:
+        sampler = RandomSampler(dataset, replacement=True, num_samples=num_samples, generator=generator)
+    workers = num_workers > 0
+    return DataLoader(
+        dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
+        generator=generator if shuffle or sampler is not None else None,
+        num_workers=num_workers,
+        pin_memory=resolve_device(device).type == "cuda",
+        worker_init_fn=seed_worker if workers else None,
+        persistent_workers=persistent_workers and workers,
+        prefetch_factor=prefetch_factor if workers else None,
+        multiprocessing_context=start_method if workers else None,
+        timeout=timeout if workers else 0,
+        collate_fn=collate_fn,
+        **({} if in_order else out_of_order()),
+    )
+
+
+def out_of_order() -> dict:
+    """DataLoader's in_order=False, or the course's error on a torch whose DataLoader lacks it (before 2.6)."""
+    if "in_order" not in inspect.signature(DataLoader).parameters:
+        raise OptionError(f"in_order=False needs torch 2.6 or later (DataLoader gained in_order in 2.6); this is torch "
+                          f"{torch.__version__}: `pip install torch==2.14.1`, or leave batches in order")
+    return dict(in_order=False)
+
+
+def build_loaders(
+    data: str | Path | ImageFolderIndex,
+    *,
+    pipeline: str = "standard",
+    image_size: int = 224,
+    batch_size: int = 32,
+    num_workers: int = 2,
+    val_fraction: float = 0.2,
+    stratified: bool = True,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    persistent_workers: bool = False,
+    prefetch_factor: int | None = None,
+    start_method: str | None = None,
+    timeout: float = 0,
+    val_batch_size: int | None = None,
+    resumable: bool = True,
+) -> Loaders:
+    """Train and validation loaders from a handful of arguments: seeded, pinned only for CUDA, validation unshuffled.
+
+    resumable: the training order and each image's augmentation follow from seeds alone, so a pass can start mid-epoch
+    and a resumed run equals an unbroken one with persistent workers too; False gives a plain shuffled DataLoader.
+    """
+    index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
+    train_pipe = build_pipeline(pipeline, image_size, train=True)
+    val_pipe = build_pipeline(pipeline, image_size, train=False)
+    train_set, val_set = split_datasets(index, train_pipe, val_pipe, val_fraction, seed, stratified)
+    common = dict(num_workers=num_workers, device=device, seed=seed, persistent_workers=persistent_workers,
+                  prefetch_factor=prefetch_factor, start_method=start_method, timeout=timeout,
+                  collate_fn=train_pipe.collate)
+    if resumable:
+        train = make_loader(SeededItems(train_set), batch_size=batch_size, sampler=EpochOrder(len(train_set), seed),
+                            **common)
+    else:
+        train = make_loader(train_set, batch_size=batch_size, shuffle=True, **common)
+    val = make_loader(val_set, batch_size=val_batch_size or batch_size, shuffle=False, **common)
+    return Loaders(train, val, index.classes, train_pipe)
+
+
+def reseed(loader: DataLoader, seed: int, start_batch: int = 0) -> None:
+    """Fix the shuffle order and worker seeds of the next pass, so a resumed run sees what an unbroken one would.
+
+    START_BATCH: where a resumable loader's pass begins (a mid-epoch resume); other loaders always start at 0.
+    """
+    if loader.generator is not None:
+        loader.generator.manual_seed(seed)
+    if isinstance(loader.sampler, EpochOrder):
+        loader.sampler.start_epoch(seed, start_batch * loader.batch_size)

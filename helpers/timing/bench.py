@@ -1,0 +1,269 @@
+"""The num_workers sweep: each pipeline timed loader-only or feeding the model, against its CPU ceiling, and a pick."""
+from __future__ import annotations
+
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from .ceilings import TrainingStep, one_core_throughput, synchronized_step
+from ..loading.data import ImageFolderIndex, SkippedFiles, index_image_folder
+from ..loading.gpu_decode import NO_CUDA_NOTE, DeviceDecode
+from ..loading.loaders import resolve_device
+from .measure import default_batch_size, machine_summary, measure_loader, past_the_cores_note, usable_cores
+from .memory import available_mb, process_memory
+from .peers import measure_peer, missing, versions
+from ..progress import progress_bar
+from .tables import BENCH_COLUMNS, BENCH_KIND_COLUMNS, BENCH_MEMORY_COLUMNS, LOADER_COLUMN, format_table
+from ..loading.transforms import build_pipeline
+
+
+@dataclass
+class BenchResult:
+    rows: list[dict]
+    one_core_images_per_s: dict[str, float]   # per pipeline
+    cores: int
+    model_images_per_s: dict[str, float] = field(default_factory=dict)  # per pipeline, end-to-end mode only
+    machine: str = ""
+    notes: list[str] = field(default_factory=list)  # pipelines skipped, and why
+    memory_budget_mb: float | None = None  # the most PSS a setting may reach; None: memory not measured
+
+    def fits(self, row: dict) -> bool:
+        """Whether ROW's main process and workers, grown once more by their growth over the window, fit the budget."""
+        if self.memory_budget_mb is None or row.get("pss_mb") is None:
+            return True
+        return row["pss_mb"] + max(row.get("pss_growth_mb") or 0.0, 0.0) <= self.memory_budget_mb
+
+    def recommendation(self, pipeline: str, mode: str, worker_kind: str = "process") -> dict | None:
+        """The smallest num_workers within 5 % of the best median among the settings memory holds, with its settings.
+
+        limited_by_memory says that a setting left out for its memory would have been picked (or that none fits).
+        """
+        rows = [r for r in self.rows if (r.get("loader", "dataloader"), r["pipeline"], r["mode"],
+                                         r.get("worker_kind", "process")) == ("dataloader", pipeline, mode, worker_kind)]
+        if not rows:
+            return None
+        fitting = [r for r in rows if self.fits(r)]
+        pick, unlimited = _fastest_few(fitting or [min(rows, key=lambda r: r["num_workers"])]), _fastest_few(rows)
+        return dict(num_workers=pick["num_workers"], images_per_s=pick["images_per_s"],
+                    persistent_workers=pick["num_workers"] > 0,
+                    prefetch_factor=2 if pick["num_workers"] > 0 else None,
+                    pin_memory=pick["device"].startswith("cuda"), pss_mb=pick.get("pss_mb"),
+                    limited_by_memory=not fitting or unlimited["num_workers"] > pick["num_workers"],
+                    memory_would_need_mb=None if self.fits(unlimited) else unlimited.get("pss_mb"))
+
+
+def _fastest_few(rows: list[dict]) -> dict:
+    """The row with the fewest workers within 5 % of the best median images/s."""
+    best = max(r["images_per_s"] for r in rows)
+    return min((r for r in rows if r["images_per_s"] >= 0.95 * best), key=lambda r: r["num_workers"])
+
+
+MEMORY_MARGIN = 0.8  # a setting may use 80 % of the memory there was at the start: the rest is the margin
+
+
+def memory_budget_mb() -> float:
+    """What the loader may hold: the margin's share of the memory available now plus what this process holds."""
+    return MEMORY_MARGIN * (available_mb() + process_memory(os.getpid(), "main").pss_mb)
+
+
+def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2, 4), *,
+          pipelines: Sequence[str] = ("blog", "fast"), models: Sequence[str] = ("none",), image_size: int = 512,
+          batch_size: int | None = None, batches: int = 20, repeats: int = 3, device: str = "auto",
+          start_method: str | None = None, seed: int = 0, progress: bool = True,
+          decode_on_cpu: bool = False, loaders: Sequence[str] = ("dataloader",),
+          worker_kinds: Sequence[str] = ("process",)) -> BenchResult:
+    """Sweep num_workers for each pipeline and mode; loader-only when model is 'none', else loader plus training.
+
+    The gpu pipeline needs CUDA and is skipped with a note without it; decode_on_cpu runs its code on the CPU instead
+    (libjpeg-turbo in the main process), which checks the path but measures nothing worth quoting.
+    LOADERS beside 'dataloader' are the specialised peers (helpers/timing/peers.py), timed on the fast pipeline with as many
+    threads as the DataLoader has workers; one that is not installed is skipped with a note saying how to add it.
+    WORKER_KINDS: the DataLoader's 'process' workers, the same batches made on 'thread' workers (helpers.timing.threads), or both.
+    """
+    index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
+    dev = resolve_device(device)
+    result = BenchResult([], {}, usable_cores(), machine=machine_summary(), memory_budget_mb=memory_budget_mb())
+    timed = contenders(loaders, worker_kinds)
+    bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats * len(timed), "bench", progress,
+                       unit="run")
+    result.notes += [note for note in map(peer_note, loaders) if note]
+    result.machine += "".join(f", {v}" for v in [versions(loaders)] if v)
+    for pipeline in pipelines:
+        if pipeline == "gpu" and dev.type != "cuda" and not decode_on_cpu:
+            result.notes.append(NO_CUDA_NOTE)
+            bar.update(len(models) * len(workers) * repeats * len(timed))
+            continue
+        pipe = build_pipeline(pipeline, image_size, train=True)
+        dataset, size, decode = pipe.dataset(index.samples), batch_size or default_batch_size(pipeline, dev), None
+        if pipe.decode_size is None:
+            result.one_core_images_per_s[pipeline] = one_core_throughput(dataset, size)
+        else:  # the gpu pipeline's workers only read bytes: one core's throughput bounds nothing
+            decode = synchronized_step(DeviceDecode(dev, pipe.decode_size), dev)
+        ceiling = result.one_core_images_per_s.get(pipeline, 0.0) * result.cores
+        for model in models:
+            train = TrainingStep(dev, pipe) if model == "resnet18" else None
+            if train is not None:
+                sample = pipe.collate([dataset[i % len(dataset)] for i in range(size)])
+                result.model_images_per_s[pipeline] = train.throughput_on_device(decode(sample) if decode else sample)
+            named: set[tuple[str, str]] = set()
+            for n, (loader, kind) in [(n, c) for n in workers for c in timed]:  # compared loaders close in time
+                if skipped(loader, kind, pipeline, n, worker_kinds):
+                    bar.update(repeats)  # the notes say why: not installed, the peers' rules, or timed already
+                    continue
+                if named and (loader, kind) not in named:
+                    SkippedFiles.forget_warnings()  # each loader and kind names the bad files it met
+                named.add((loader, kind))
+                if loader == "dataloader":
+                    runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
+                                          seed=seed, start_method=start_method, step=train or decode,
+                                          on_repeat=bar.update, collate_fn=pipe.collate, memory=True,
+                                          worker_kind=kind)
+                else:
+                    runs = measure_peer(loader, index.samples, n, batch_size=size, batches=batches, repeats=repeats,
+                                        image_size=image_size, seed=seed, step=train, on_repeat=bar.update)
+                speeds = [r.images_per_s for r in runs]
+                waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None and train]
+                result.rows.append(dict(
+                    loader=loader, pipeline=pipeline, mode="loader" if train is None else "end-to-end",
+                    worker_kind=kind, num_workers=n,
+                    batch_size=size, image_size=image_size, device=str(dev),
+                    images_per_s=statistics.median(speeds), images_per_s_min=min(speeds),
+                    images_per_s_max=max(speeds), startup_s=statistics.median(r.startup_s for r in runs),
+                    data_wait_fraction=statistics.median(waits) if waits else None,
+                    ceiling_fraction=statistics.median(speeds) / ceiling if ceiling else None,
+                    pss_mb=statistics.median(r.pss_mb for r in runs),
+                    pss_growth_mb=statistics.median(r.pss_growth_mb for r in runs)))
+    bar.close()
+    if set(loaders) - {"dataloader"}:
+        result.notes.append(PEER_RULES)
+    note = past_the_cores_note(workers)
+    if note:
+        result.notes.append(note)
+    return result
+
+
+PEER_RULES = ("Peers: the fast pipeline's output only (its uint8 batches at the same image size), with num_workers read "
+              "as threads; num_workers 0 (the main process) is timed for the DataLoader alone.")
+
+
+def contenders(loaders: Sequence[str], worker_kinds: Sequence[str]) -> list[tuple[str, str]]:
+    """The (loader, worker kind) pairs a sweep times: the DataLoader with each kind asked for, each peer on threads."""
+    return [(loader, kind) for loader in loaders
+            for kind in (worker_kinds if loader == "dataloader" else ("thread",))]
+
+
+def skipped(loader: str, kind: str, pipeline: str, n: int, worker_kinds: Sequence[str]) -> bool:
+    """Whether a pair is left out at N workers: a missing peer, a peer off its rules, or threads' 0 (the main process)."""
+    if loader != "dataloader":
+        return bool(peer_note(loader)) or pipeline != "fast" or n == 0
+    return kind == "thread" and n == 0 and "process" in worker_kinds
+
+
+def peer_note(loader: str) -> str | None:
+    """The one line a peer that cannot run here is skipped with; None for the DataLoader and an installed peer."""
+    return None if loader == "dataloader" else missing(loader)
+
+
+def report(result: BenchResult) -> str:
+    """The table, the ceilings it is measured against, and a recommendation per pipeline and mode."""
+    peers = any(r.get("loader", "dataloader") != "dataloader" for r in result.rows)
+    threads = any(r.get("worker_kind") == "thread" and r.get("loader", "dataloader") == "dataloader"
+                  for r in result.rows)
+    columns = (LOADER_COLUMN,) * peers + BENCH_COLUMNS + BENCH_MEMORY_COLUMNS + BENCH_KIND_COLUMNS * threads
+    lines = [f"Measured on {result.machine}", format_table(result.rows, columns), "", *result.notes]
+    if result.memory_budget_mb is not None:
+        lines.append(f"Memory: PSS of the main process and its workers at the end of the timed window, and its growth "
+                     f"over it; a setting may reach {result.memory_budget_mb:.0f} MB ({MEMORY_MARGIN:.0%} of the "
+                     f"memory there was), counting one more window's growth")
+    for pipeline, one in result.one_core_images_per_s.items():
+        lines.append(f"CPU ceiling, {pipeline}: {result.cores} cores x {one:.1f} images/s on one core, one thread "
+                     f"= {one * result.cores:.1f} images/s")
+        if pipeline in result.model_images_per_s:
+            lines.append(f"Model ceiling, {pipeline}: {result.model_images_per_s[pipeline]:.1f} images/s "
+                         f"on batches already on the device")
+    lines += above_ceiling(result) + against_peers(result.rows) + threads_against_processes(result.rows)
+    for pipeline, mode, kind in dict.fromkeys((r["pipeline"], r["mode"], r.get("worker_kind", "process"))
+                                              for r in result.rows):
+        rec = result.recommendation(pipeline, mode, kind)
+        if rec is None:
+            continue
+        if kind == "thread":
+            lines.append(f"Best for {pipeline}, {mode} on thread workers: {rec['num_workers']} "
+                         f"thread{'s' * (rec['num_workers'] != 1)} ({rec['images_per_s']:.1f} images/s, "
+                         f"within 5% of the best)")
+            continue
+        lines.append(f"Recommended for {pipeline}, {mode}: num_workers={rec['num_workers']} "
+                     f"({rec['images_per_s']:.1f} images/s, within 5% of the best), "
+                     f"persistent_workers={rec['persistent_workers']}, prefetch_factor={rec['prefetch_factor']}, "
+                     f"pin_memory={rec['pin_memory']}")
+        if rec["limited_by_memory"]:
+            need = rec["memory_would_need_mb"]
+            lines.append(f"  memory limits it: more workers would be faster, but would need "
+                         f"{'more' if need is None else f'{need:.0f} MB'} of the {result.memory_budget_mb:.0f} MB "
+                         f"budget; fewer workers, a smaller batch or prefetch_factor, or an index kept in NumPy "
+                         f"arrays (notebook 07) lower it")
+    return "\n".join(lines)
+
+
+def above_ceiling(result: BenchResult) -> list[str]:
+    """One line for every reading above a ceiling, saying what that reading means about the ceiling."""
+    lines = []
+    for r in result.rows:
+        where = f"{r['pipeline']} {r['mode']} at {r['num_workers']} workers"
+        if r["ceiling_fraction"] is not None and r["ceiling_fraction"] > 1:
+            lines.append(f"{where} reads {r['ceiling_fraction']:.0%} of the CPU ceiling: the ceiling (one thread's "
+                         "throughput, measured once in this process, times the cores) understated what a core did "
+                         "inside a worker in this run, so read it as approximate here, not as a limit.")
+        model = result.model_images_per_s.get(r["pipeline"])
+        if r["mode"] == "end-to-end" and model and r["images_per_s"] > model:
+            lines.append(f"{where} reads {r['images_per_s']:.0f} images/s, above the model ceiling ({model:.0f}): "
+                         "the ceiling, timed on one batch before the sweep, understated the model in this run, so "
+                         "read it as approximate here.")
+    return lines
+
+
+def best_of(rows: list[dict], pipeline: str, mode: str) -> dict[tuple[str, str], dict]:
+    """The fastest row (median images/s) of each (loader, worker kind) timed for one pipeline and mode."""
+    best: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        if (r["pipeline"], r["mode"]) == (pipeline, mode):
+            key = (r.get("loader", "dataloader"), r.get("worker_kind", "process"))
+            best[key] = max(best.get(key, r), r, key=lambda row: row["images_per_s"])
+    return best
+
+
+def against_peers(rows: list[dict]) -> list[str]:
+    """Per pipeline and mode, the DataLoader's best setting against each peer's best, as a ratio from the same run."""
+    lines = []
+    for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
+        best = best_of(rows, pipeline, mode)
+        ours = best.get(("dataloader", "process"))
+        for (loader, _), peer in best.items() if ours else ():
+            if loader == "dataloader":
+                continue
+            threads = f"{peer['num_workers']} thread{'s' * (peer['num_workers'] != 1)}"
+            lines.append(f"Best of {loader}, {pipeline} {mode}: {peer['images_per_s']:.1f} images/s with "
+                         f"{threads}; the DataLoader's best (num_workers={ours['num_workers']}, "
+                         f"{ours['images_per_s']:.1f}) is {ours['images_per_s'] / peer['images_per_s']:.2f} times that")
+    return lines
+
+
+def threads_against_processes(rows: list[dict]) -> list[str]:
+    """Per pipeline and mode, the DataLoader's best on thread workers against its best on processes and the ceiling."""
+    lines = []
+    for pipeline, mode in dict.fromkeys((r["pipeline"], r["mode"]) for r in rows):
+        best = best_of(rows, pipeline, mode)
+        process, thread = best.get(("dataloader", "process")), best.get(("dataloader", "thread"))
+        if not (process and thread):
+            continue
+        n = thread["num_workers"]
+        line = (f"{pipeline} {mode}: best threads {thread['images_per_s']:.0f} images/s ({n} thread{'s' * (n != 1)}) "
+                f"= {thread['images_per_s'] / process['images_per_s']:.2f} x the best processes "
+                f"({process['images_per_s']:.0f}, {process['num_workers']} workers)")
+        if process.get("ceiling_fraction"):
+            ceiling = process["images_per_s"] / process["ceiling_fraction"]
+            line += f" = {thread['images_per_s'] / ceiling:.0%} of the CPU ceiling ({ceiling:.0f})"
+        lines.append(line)
+    return lines

@@ -1,0 +1,132 @@
+"""Like for like: the blog's pipeline turned into the fast one one change at a time, each rung timed the same way.
+
+Comparing `blog` at batch 4 with `fast` at batch 32 credits the pipeline with what the batch size did. The ladder
+changes one thing per rung (dtype, resize, decode, then batch size) and times every rung with the same loader,
+workers, warm-up and window, so each part of the gain is read off its own row.
+"""
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from torchvision import transforms as T
+from torchvision.transforms import v2
+
+from ..loading.data import ImageDataset, ImageFolderIndex, index_image_folder, load_rgb
+from .measure import machine_summary, measure_loader, stream_window, usable_cores
+from ..progress import progress_bar
+from ..loading.transforms import Step, pipeline_steps
+
+
+@dataclass(frozen=True)
+class Rung:
+    """One pipeline on the way from the blog's to the fast one: what it changes and the steps it runs."""
+
+    change: str
+    part: str                 # which part of the gain this rung measures
+    steps: tuple[Step, ...]   # the first step reads the file
+    batch_size: int
+
+    def dataset(self, index: ImageFolderIndex) -> ImageDataset:
+        return ImageDataset(index.samples, T.Compose([fn for _, fn in self.steps[1:]]), self.steps[0][1])
+
+
+def rungs(image_size: int = 224, small_batch: int = 4, large_batch: int = 32) -> list[Rung]:
+    """The blog's pipeline, then uint8 output, then a uint8 tensor resize, then libjpeg-turbo (= fast), then a larger batch."""
+    s = image_size
+    read_pil = ("read + decode (PIL)", load_rgb)
+    pil_resize = (f"Resize(({s}, {s})) on the PIL image", T.Resize((s, s)))
+    to_uint8 = ("PILToTensor: uint8 CHW", T.PILToTensor())
+    tensor_resize = (f"Resize(({s}, {s})) on uint8", v2.Resize((s, s), antialias=True))
+    fast = tuple(pipeline_steps("fast", s))
+    return [
+        Rung("the blog's pipeline (float32, normalized in the worker)", "blog", tuple(pipeline_steps("blog", s)),
+             small_batch),
+        Rung("uint8 batches: ToTensor and Normalize moved to the model's device", "dtype",
+             (read_pil, pil_resize, to_uint8), small_batch),
+        Rung("resize the uint8 tensor instead of the PIL image", "resize", (read_pil, to_uint8, tensor_resize),
+             small_batch),
+        Rung("decode with libjpeg-turbo (torchvision.io) instead of PIL: the fast pipeline", "decode", fast,
+             small_batch),
+        Rung(f"batch {large_batch} instead of {small_batch}", "batch size", fast, large_batch),
+    ]
+
+
+def ladder(data: str | Path | ImageFolderIndex, num_workers: int | None = None, *, image_size: int = 224,
+           small_batch: int = 4, large_batch: int = 32, batches: int = 64, repeats: int = 3, seed: int = 0,
+           start_method: str | None = None, progress: bool = True) -> list[dict]:
+    """Time every rung, loader only, at NUM_WORKERS (default: the usable cores); one row per rung with its gains.
+
+    BATCHES counts batches of the largest size; every rung is timed over the same number of images.
+    """
+    index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
+    workers = usable_cores() if num_workers is None else num_workers
+    steps = rungs(image_size, small_batch, large_batch)
+    bar = progress_bar(len(steps) * repeats, "ladder", progress, unit="run")
+    # Every rung's window holds the same number of images: the loader-only window for the largest batch, so a
+    # small-batch rung is not timed over a shorter, noisier stretch.
+    images = stream_window(workers, batches, None)[1] * max(rung.batch_size for rung in steps)
+    timed = [max(1, images // rung.batch_size) for rung in steps]
+    speeds: list[list[float]] = [[] for _ in steps]
+    for _ in range(repeats):  # rungs take turns within each repeat, so a machine that drifts moves them all alike
+        for number, rung in enumerate(steps):
+            run, = measure_loader(rung.dataset(index), workers, batch_size=rung.batch_size, batches=timed[number],
+                                  seed=seed, start_method=start_method, on_repeat=bar.update)
+            speeds[number].append(run.images_per_s)
+    rows: list[dict] = []
+    for number, (rung, runs) in enumerate(zip(steps, speeds)):
+        median = statistics.median(runs)
+        rows.append(dict(rung=number, part=rung.part, change=rung.change, batch_size=rung.batch_size,
+                         num_workers=workers, image_size=image_size, images_per_s=median,
+                         images_per_s_min=min(runs), images_per_s_max=max(runs),
+                         gain=median / rows[-1]["images_per_s"] if rows else 1.0,
+                         total_gain=median / rows[0]["images_per_s"] if rows else 1.0))
+    bar.close()
+    return rows
+
+
+LADDER_COLUMNS = (
+    ("part", "part", "s"),
+    ("batch_size", "batch", "d"),
+    ("images_per_s", "images/s", ".1f"),
+    ("images_per_s_min", "min", ".1f"),
+    ("images_per_s_max", "max", ".1f"),
+    ("gain", "this step", ".2f"),
+    ("total_gain", "vs blog", ".2f"),
+)
+
+
+def summary(rows: Sequence[dict]) -> str:
+    """The gain split into its parts, in words: each rung's factor, and their product, which is the whole gain."""
+    parts = ", ".join(f"{r['part']} x{r['gain']:.2f}" for r in rows[1:])
+    last = rows[-1]
+    return (f"{rows[0]['num_workers']} workers, {rows[0]['image_size']} px: blog {rows[0]['images_per_s']:.0f} images/s "
+            f"-> fast at batch {last['batch_size']} {last['images_per_s']:.0f} images/s = x{last['total_gain']:.2f} "
+            f"in all; by part: {parts}")
+
+
+def plot_ladder(rows: Sequence[dict], title: str):
+    """One bar per rung, images per second with the spread of repeats, each labelled with its own gain."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(rows) + 1.6))
+    labels = [f"{r['part']} (batch {r['batch_size']})" for r in rows]
+    speeds = [r["images_per_s"] for r in rows]
+    spread = [[s - r["images_per_s_min"] for s, r in zip(speeds, rows)],
+              [r["images_per_s_max"] - s for s, r in zip(speeds, rows)]]
+    ax.barh(labels, speeds, xerr=spread, color="tab:blue", capsize=3)
+    for y, r in enumerate(rows):
+        ax.annotate(f" x{r['gain']:.2f}", (r["images_per_s_max"], y), va="center")
+    ax.invert_yaxis()
+    ax.set_xlabel("images per second, loader only (median of repeats; bars: min to max)")
+    ax.set_ylabel("one change per rung, top to bottom")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def machine_line(rows: Sequence[dict]) -> str:
+    """The line every committed ladder carries: where it ran, at which settings."""
+    return f"Ladder on {machine_summary()}, {rows[0]['num_workers']} workers, {rows[0]['image_size']} px"

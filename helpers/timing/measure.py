@@ -1,0 +1,214 @@
+"""Measuring a loader: time to the first batch apart from steady throughput, the cores there are, one thread.
+
+Imports no model and no trainer, so the num_workers slider and every benchmark can use it on its own.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from ..loading.data import SkippedFiles, collate_skipping_bad
+from ..errors import explained_worker_failures
+from ..loading.loaders import make_loader
+from .memory import snapshot, worker_pids
+
+
+@dataclass
+class StreamTiming:
+    startup_s: float                 # iterator creation to first batch: worker start-up plus one batch's work
+    images_per_s: float              # steady state, warm-up excluded
+    data_wait_fraction: float | None  # share of step time spent in next(loader); None when nothing consumes batches
+    images: int
+    batches: int
+    pss_mb: float | None = None         # main process plus workers at the end of the window (memory=True)
+    pss_growth_mb: float | None = None  # over the window
+
+
+def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
+                step: Callable[[object], None] | None = None,
+                clock: Callable[[], float] = time.perf_counter, memory: bool = False) -> StreamTiming:
+    """One fresh pass: time to the first batch, WARMUP untimed batches, then BATCHES timed ones, each fed to STEP.
+
+    MEMORY reads the PSS of this process and the workers at both ends of the timed window, outside it.
+    """
+    start = clock()
+    it = iter(loader)
+    first = next(it)
+    startup = clock() - start
+    skipped = SkippedFiles()
+    for batch in [first] + [next(it, None) for _ in range(warmup)]:
+        if batch is not None and skipped.note(batch) and step is not None:
+            step(batch)
+    images = done = 0
+    waited = 0.0
+    window_start = snapshot(worker_pids(it)) if memory else None
+    start = clock()
+    while done < batches:
+        before = clock()
+        batch = next(it, StopIteration)
+        waited += clock() - before
+        if batch is StopIteration:
+            break
+        done += 1
+        if not skipped.note(batch):
+            continue
+        if step is not None:
+            step(batch)
+        images += len(batch[1])
+    elapsed = clock() - start
+    window_end = snapshot(worker_pids(it)) if memory else None
+    del it  # shut the workers down before the next measurement
+    if done == 0:
+        raise ValueError("The loader ran out before any timed batch: use fewer warm-up batches or more data.")
+    timing = StreamTiming(startup, images / elapsed, waited / elapsed if step is not None else None, images, done)
+    if window_start and window_end:
+        timing.pss_mb = window_end.total_pss_mb
+        timing.pss_growth_mb = window_end.total_pss_mb - window_start.total_pss_mb
+    return timing
+
+
+def step_costs(inputs: Sequence, steps: Sequence[tuple[str, Callable]], repeats: int = 3) -> list[dict]:
+    """Milliseconds per image for each step of a chain, each step timed on the previous step's real outputs."""
+    rows, current = [], list(inputs)
+    for name, fn in steps:
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            outputs = [fn(x) for x in current]
+            seconds.append((time.perf_counter() - start) / len(current))
+        rows.append(dict(step=name, ms_per_image=1000 * statistics.median(seconds),
+                         ms_min=1000 * min(seconds), ms_max=1000 * max(seconds)))
+        current = outputs
+    return rows
+
+
+def stream_window(num_workers: int, batches: int, step: Callable | None) -> tuple[int, int]:
+    """Untimed warm-up batches and timed batches for NUM_WORKERS workers (or threads) prefetching two batches each."""
+    warmup = 1 + 2 * num_workers  # let the first burst of prefetched batches drain before timing
+    # Batches arrive in order, so while the loop waits on one, up to 2n later ones can finish and pile up; a
+    # loader-only window of 16n batches keeps that pile under an eighth of what is timed.
+    # (Measured: 8 workers on 2 cores read 2645 images/s over 16 batches, 1106 over 64.)
+    return warmup, batches if step is not None else max(batches, 16 * num_workers)
+
+
+def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batches: int, repeats: int = 1,
+                   device: str | torch.device = "cpu", seed: int = 0, start_method: str | None = None,
+                   step: Callable[[object], None] | None = None,
+                   on_repeat: Callable[[], object] | None = None,
+                   collate_fn: Callable[[list], object] = collate_skipping_bad,
+                   memory: bool = False, worker_kind: str = "process") -> list[StreamTiming]:
+    """Time one num_workers setting REPEATS times, with the warm-up and window every measurement here shares.
+
+    STEP consumes each batch (the model's training step); without one, batches are only drawn from the loader.
+    WORKER_KIND 'thread': the same batches made by num_workers threads (helpers.timing.threads) instead of processes.
+    """
+    with past_the_cores(num_workers):
+        warmup, timed = stream_window(num_workers, batches, step)
+        processes = num_workers if worker_kind == "process" else 0
+        loader = make_loader(dataset, batch_size=batch_size, num_workers=processes, device=device, seed=seed,
+                             num_samples=(warmup + timed + 1) * batch_size, start_method=start_method,
+                             collate_fn=collate_fn)
+        if worker_kind == "thread":
+            from .threads import with_threads
+            loader = with_threads(loader, num_workers)
+        runs = []
+        for _ in range(repeats):
+            with explained_worker_failures():
+                runs.append(time_stream(loader, timed, warmup, step, memory=memory))
+            if on_repeat is not None:
+                on_repeat()
+        return runs
+
+
+def cpu_quota(root: str | Path = "/sys/fs/cgroup", cgroup_file: str | Path = "/proc/self/cgroup") -> float | None:
+    """The CPUs a cgroup quota (a container's --cpus) lets this process use, or None without one; os.cpu_count() ignores it."""
+    root, quotas = Path(root), []
+    try:
+        lines = Path(cgroup_file).read_text().splitlines()
+    except OSError:
+        lines = []
+    own = next((line.split(":", 2)[2] for line in lines if line.startswith("0::")), "/")
+    folder = root / own.lstrip("/")
+    while True:  # cgroup v2: this cgroup's cpu.max and every parent's ("max 100000" means no limit)
+        quotas.append(read_quota(folder / "cpu.max", None))
+        if folder == root or root not in folder.parents:
+            break
+        folder = folder.parent
+    for v1 in (root / "cpu", root / "cpu,cpuacct"):  # cgroup v1: the quota and period live in two files
+        quotas.append(read_quota(v1 / "cpu.cfs_quota_us", v1 / "cpu.cfs_period_us"))
+    found = [q for q in quotas if q is not None]
+    return min(found) if found else None
+
+
+def read_quota(quota_file: Path, period_file: Path | None) -> float | None:
+    """QUOTA/PERIOD in CPUs from a cgroup file, or None when the file is absent or sets no limit."""
+    try:
+        words = quota_file.read_text().split()
+        if period_file is not None:
+            words += period_file.read_text().split()
+        quota, period = words[0], float(words[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    if quota == "max" or float(quota) <= 0 or period <= 0:
+        return None
+    return float(quota) / period
+
+
+def usable_cores(root: str | Path = "/sys/fs/cgroup", cgroup_file: str | Path = "/proc/self/cgroup") -> int:
+    """The CPU cores this process can keep busy: the affinity mask (taskset) capped by the cgroup quota (containers)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cpu_quota(root, cgroup_file)
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
+
+
+@contextlib.contextmanager
+def past_the_cores(num_workers: int) -> Iterator[None]:
+    """Keep PyTorch's more-workers-than-cores warning out of a sweep that goes past the cores on purpose, for that
+    setting only (DataLoader warns when it is made and at every new iterator: torch/utils/data/dataloader.py)."""
+    with warnings.catch_warnings():
+        if num_workers > usable_cores():
+            warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
+        yield
+
+
+def past_the_cores_note(workers: Sequence[int]) -> str | None:
+    """The one line a sweep prints instead of PyTorch's warning, when some of its settings exceed the cores."""
+    over = [n for n in dict.fromkeys(workers) if n > usable_cores()]
+    if not over:
+        return None
+    return (f"num_workers {', '.join(map(str, over))}: more workers than the {usable_cores()} usable cores, on purpose, "
+            "to show what happens past the core count; PyTorch's warning about that is left out for these settings only.")
+
+
+def machine_summary() -> str:
+    """The facts a throughput number means nothing without."""
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{usable_cores()} CPU cores, {gpu}, torch {torch.__version__}"
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch ops on one thread, as a DataLoader worker does, so a cost measured here is a worker's cost."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def default_batch_size(pipeline: str, device: torch.device) -> int:
+    """The blog's 4 for its pipeline; for the fast one, a batch that keeps a GPU busy, or a modest one on the CPU."""
+    if pipeline == "blog":
+        return 4
+    return 256 if device.type == "cuda" else 32
