@@ -12,7 +12,7 @@ from typing import Any, Callable
 import torch
 
 from .errors import OptionError
-from .timing.measure import usable_cores
+from .machine import usable_cores
 
 WORKERS_PER_CORE = 4
 

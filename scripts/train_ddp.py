@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # find `helpers` without installing it
 
-from helpers.training.ddp import main  # noqa: E402
+from helpers.app.cli import ddp_main as main  # noqa: E402
 
 # Worker processes started with spawn re-import this file; the guard keeps them from joining the training.
 if __name__ == "__main__":

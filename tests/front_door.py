@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from helpers.__main__ import main
 from helpers.app.cli import train_main
-from helpers.training.ddp import main as ddp_main
+from helpers.app.cli import ddp_main
 
 
 def run_command(argv: list[str], capsys) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ import pytest
 from helpers.__main__ import main
 from helpers.app.doctor import (OK, PROBLEM, WARNING, Plan, cores, diagnose, exit_status, open_files, shared_memory,
                             shm_space, start_method)
-from helpers.timing.measure import cpu_quota, usable_cores
+from helpers.machine import cpu_quota, usable_cores
 from helpers.processes import run_group
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -150,7 +150,8 @@ def test_a_sweep_past_the_cores_keeps_pytorchs_warning_out_for_those_settings_an
     import warnings
 
     from helpers.loading.loaders import make_loader
-    from helpers.timing.measure import measure_loader, usable_cores
+    from helpers.machine import usable_cores
+    from helpers.timing.measure import measure_loader
 
     over = usable_cores() + 1
     dataset = [(torch.zeros(1), 0)] * 64

@@ -1,12 +1,14 @@
-"""The one error boundary of every command, the parser that reports a bad option in one line, and `train`."""
+"""The one error boundary of every command, the parser that reports a bad option in one line, the training options
+built from TrainConfig's fields, and the entry points of scripts/train.py and scripts/train_ddp.py."""
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import MISSING, fields
 from typing import Callable, NoReturn
 
-from ..training.config import add_config_arguments, config_from_args
 from ..errors import CourseError, one_line
+from ..training.config import TrainConfig, flag_of
 
 
 class Parser(argparse.ArgumentParser):
@@ -26,6 +28,27 @@ def boundary(command: Callable[[], int], prefix: str = "") -> int:
     except OSError as exc:  # a file that cannot be written or read (a full disk, a folder without permission)
         print(f"{prefix}error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """One option per TrainConfig field, with its help, default and check, so the command line restates nothing."""
+    for f in fields(TrainConfig):
+        meta, default = f.metadata, f.default if f.default is not MISSING else None
+        if isinstance(default, bool):
+            name = f"--no-{f.name.replace('_', '-')}" if default else flag_of(f.name)
+            parser.add_argument(name, dest=f.name, action="store_false" if default else "store_true",
+                                help=meta["help"])
+            continue
+        shown = "" if default is None else f" (default: {default})"
+        parser.add_argument(flag_of(f.name), dest=f.name, default=default, type=meta["check"] or str,
+                            choices=meta["choices"], help=meta["help"] + shown)
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The TrainConfig that add_config_arguments' options describe; raises OptionError for a bad combination."""
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -56,3 +79,33 @@ def train_main(argv: list[str] | None = None) -> int:
     parser = add_train_arguments(Parser(description="Train the frozen ResNet18 on an ImageFolder, one line per epoch."))
     args = parser.parse_args(argv)
     return boundary(lambda: train_command(args))
+
+
+DDP_DESCRIPTION = """Train the frozen ResNet18 on an ImageFolder with DistributedDataParallel, one process per rank.
+Start it with torchrun, e.g. `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --epochs 2`; without
+torchrun it runs as a single process. --num-workers and --batch-size are per rank: the global batch is batch size x
+number of ranks. On CUDA each rank uses cuda:LOCAL_RANK with NCCL; on the CPU the ranks talk over gloo."""
+
+
+def ddp_parser() -> argparse.ArgumentParser:
+    """scripts/train.py's options, plus the one diagnostic that only makes sense with several ranks."""
+    parser = add_train_arguments(Parser(description=DDP_DESCRIPTION))
+    parser.add_argument("--record-samples", metavar="PREFIX", default=None,
+                        help="diagnostic: each rank writes the files it trained on, per epoch, to PREFIX.rankR.json")
+    return parser
+
+
+def ddp_main(argv: list[str] | None = None) -> int:
+    """Train as one rank of a torchrun job (or alone); a course error is one line (naming the rank) and exit 2."""
+    from ..training import ddp
+
+    args = ddp_parser().parse_args(argv)
+    rank = ddp.rank_from_env()
+
+    def run() -> int:
+        history = ddp.run(config_from_args(args), rank, args.record_samples)
+        if rank.main:
+            save_plot(history, args.plot)
+        return 0
+
+    return boundary(run, prefix=f"{rank} " if rank.world > 1 else "")

@@ -1,11 +1,72 @@
-"""What each command of `python -m helpers` does once its options are parsed and checked: one function per command."""
+"""Every command of `python -m helpers`: each one's options and what it does, side by side, and the parser of them all.
+
+A command is an options function (what it accepts) registered with its action (what it does once they are parsed and
+checked); options every measuring command takes come from the shared parent parsers below, so each is written once.
+"""
 from __future__ import annotations
 
 import argparse
 import multiprocessing
+from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
-from ..training.config import config_from_args, refuse_step_checkpoints
+from .. import options
+from ..loading.prepare import MODES
+from ..loading.transforms import PIPELINES
+from ..timing.epoch_times import SETUPS
+from ..timing.peers import LOADERS
+from ..timing.threads import WORKER_KINDS
+from ..training.config import START_METHODS, refuse_step_checkpoints
+from .cli import Parser, add_config_arguments, add_train_arguments, boundary, config_from_args, train_command
+
+Options = Callable[[argparse.ArgumentParser], Any]
+Action = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command: its help, the parent parsers whose options it shares, its own options, and its action."""
+
+    help: str
+    description: str
+    options: Options
+    run: Action
+    parents: tuple[argparse.ArgumentParser, ...] = ()
+    passes_on: bool = False  # further options go on to the program it starts (jupyter lab, the ddp trainer)
+    add_help: bool = True
+
+
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, options: Options, help: str, description: str, *,
+            parents: Sequence[argparse.ArgumentParser] = (), passes_on: bool = False,
+            add_help: bool = True) -> Callable[[Action], Action]:
+    """Register the decorated action as NAME, with OPTIONS (a function adding its own) and the shared PARENTS."""
+    def register(run: Action) -> Action:
+        COMMANDS[name] = Command(help, description, options, run, tuple(parents), passes_on, add_help)
+        return run
+    return register
+
+
+def shared(*arguments: tuple[tuple[str, ...], dict]) -> argparse.ArgumentParser:
+    """A parent parser holding ARGUMENTS ((flags, keywords) pairs), for the commands that take them alike."""
+    parent = argparse.ArgumentParser(add_help=False)
+    for flags, keywords in arguments:
+        parent.add_argument(*flags, **keywords)
+    return parent
+
+
+DATA = shared((("--data",), dict(default=None, help="ImageFolder root; default: the generated sample set")))
+DEVICE = shared((("--device",), dict(type=options.device_name, default="auto", help="auto, cpu or cuda")))
+START_METHOD = shared((("--start-method",), dict(choices=START_METHODS, default=None)))
+PROGRESS = shared((("--no-progress",), dict(action="store_true")))
+
+
+def outputs(rows: str, figure: str) -> argparse.ArgumentParser:
+    """--csv and --plot, which every measuring command takes: ROWS says what a CSV row is, FIGURE what the PNG shows."""
+    return shared((("--csv",), dict(default=None, help=f"write {rows} to this CSV")),
+                  (("--plot",), dict(default=None, help=f"save {figure}")))
 
 
 def write_outputs(args: argparse.Namespace, rows: Sequence[dict], figure: Callable[[], Any],
@@ -21,6 +82,14 @@ def write_outputs(args: argparse.Namespace, rows: Sequence[dict], figure: Callab
         print(f"Plot written to {args.plot}")
 
 
+def sample_data_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="where to write it")
+    p.add_argument("--per-class", type=options.positive_int, default=100, help="images per class (default 100)")
+    p.add_argument("--seed", type=options.count, default=0, help="the same seed gives byte-identical files")
+
+
+@command("sample-data", sample_data_options, help="write the generated cats-vs-dogs ImageFolder",
+         description="Write a deterministic ImageFolder of drawn cat and dog JPEGs (DIR/cat, DIR/dog).")
 def sample_data(args: argparse.Namespace) -> int:
     from ..loading.samples import make_sample_data
 
@@ -29,6 +98,65 @@ def sample_data(args: argparse.Namespace) -> int:
     return 0
 
 
+command("train", add_train_arguments, help="train the frozen ResNet18 (the same options as scripts/train.py)",
+        description="Train the frozen ResNet18 on an ImageFolder, one line per epoch.")(train_command)
+
+
+def cached_options(p: argparse.ArgumentParser) -> None:
+    add_config_arguments(p)
+    p.add_argument("--cache", default="runs/features.pt", help="feature file, reused while files and settings match")
+    p.add_argument("--compare", action="store_true", help="train from images too and print both epoch times")
+
+
+@command("cached", cached_options, help="train the head on cached backbone features (the same options as train)",
+         description="Run the frozen backbone once per image (validation transform, so no augmentation) "
+                     "and train the head on the stored features; --compare also trains from images.")
+def cached(args: argparse.Namespace) -> int:
+    from ..training.features import COMPARE_COLUMNS, compare, fit_cached
+    from ..timing.tables import format_table
+
+    config = refuse_step_checkpoints(config_from_args(args), "cached")
+    if not args.compare:
+        fit_cached(config, args.cache)
+        return 0
+    print(format_table(compare(config, args.cache), COMPARE_COLUMNS))
+    return 0
+
+
+@command("ddp", lambda p: None, help="train with DistributedDataParallel; start it with torchrun",
+         description="`torchrun --standalone --nproc_per_node=2 -m helpers ddp --epochs 2`; "
+                     "`python -m helpers ddp --help` lists the options.", passes_on=True, add_help=False)
+def ddp(args: argparse.Namespace) -> int:
+    from .cli import ddp_main
+
+    return ddp_main(args.passed_on)
+
+
+def bench_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=options.worker_count, nargs="+", default=[0, 1, 2, 4],
+                   help="num_workers values to time (default 0 1 2 4)")
+    p.add_argument("--pipeline", nargs="+", default=["blog", "fast"], choices=tuple(PIPELINES),
+                   help="gpu: workers read JPEG bytes, nvjpeg decodes on the GPU (skipped without CUDA)")
+    p.add_argument("--model", nargs="+", default=["none"], choices=("none", "resnet18"),
+                   help="none: the loader alone; resnet18: the loader feeding the frozen ResNet18's training step")
+    p.add_argument("--image-size", type=options.positive_int, default=512, help="default 512, the blog's")
+    p.add_argument("--batch-size", type=options.positive_int, default=None,
+                   help="default: 4 for blog (the post's), 32 or 256 (GPU) for fast")
+    p.add_argument("--batches", type=options.positive_int, default=20,
+                   help="timed batches per repeat, after a warm-up (loader-only: at least 16 x num_workers)")
+    p.add_argument("--repeats", type=options.positive_int, default=3)
+    p.add_argument("--worker-kind", nargs="+", default=["process"], choices=WORKER_KINDS,
+                   help="process (DataLoader workers, the default) and/or thread (the same batches on torchdata threads)")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also time each part of a worker's work, and the trip of float32 and uint8 batches")
+    p.add_argument("--loader", nargs="+", default=["dataloader"], choices=tuple(LOADERS), help="peers: requirements-peers.txt")
+
+
+@command("bench", bench_options, help="time num_workers: loader alone or feeding the model, with a CPU ceiling",
+         description="Sweep num_workers; print images/s (median, min, max over repeats), worker start-up, "
+                     "data-wait share, the CPU ceiling, memory (PSS), and a recommendation.",
+         parents=(DATA, DEVICE, START_METHOD, PROGRESS,
+                  outputs("one row per setting", "a PNG of images/s and memory (PSS) against num_workers")))
 def bench(args: argparse.Namespace) -> int:
     from ..timing.bench import bench, report
     from ..timing.breakdown import explain
@@ -53,9 +181,49 @@ def bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def ladder_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=options.worker_count, default=None, help="num_workers (default: usable cores)")
+    p.add_argument("--image-size", type=options.positive_int, default=512, help="default 512, the blog's")
+    p.add_argument("--batch-size", type=options.positive_int, default=32, help="the last rung's batch (default 32)")
+    p.add_argument("--batches", type=options.positive_int, default=64, help="timed batches per run (default 64)")
+    p.add_argument("--repeats", type=options.positive_int, default=5, help="runs per rung, taken in turns")
+
+
+@command("ladder", ladder_options, help="like for like: the blog's pipeline made fast one change at a time",
+         description="Time, loader only and at one num_workers, the blog's pipeline, then uint8 output, "
+                     "a uint8 resize, libjpeg-turbo decoding (the fast pipeline) and a larger batch: "
+                     "each rung's own gain.",
+         parents=(DATA, PROGRESS, outputs("one row per rung", "a PNG of images/s per rung")))
+def ladder(args: argparse.Namespace) -> int:
+    from ..timing.ladder import LADDER_COLUMNS, ladder as climb, machine_line, plot_ladder, summary
+    from ..loading.samples import data_or_sample
+    from ..timing.tables import format_table
+
+    rows = climb(data_or_sample(args.data), args.workers, image_size=args.image_size, large_batch=args.batch_size,
+                 batches=args.batches, repeats=args.repeats, progress=not args.no_progress)
+    print(machine_line(rows))
+    print(format_table(rows, LADDER_COLUMNS))
+    print(summary(rows))
+    write_outputs(args, rows, lambda: plot_ladder(rows, machine_line(rows)))
+    return 0
+
+
+def epochs_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=options.worker_count, nargs="+", default=None,
+                   help="num_workers values (default 0 1 2 4 8 12 16, the blog's question on a 16-core machine, "
+                        "up to this machine's limit)")
+    p.add_argument("--setup", nargs="+", default=list(SETUPS), choices=tuple(SETUPS),
+                   help="which setups, by label (default: all five)")
+    p.add_argument("--seed", type=options.count, default=0)
+
+
+@command("epochs", epochs_options, help="the blog's table: one epoch's time and data-wait share per num_workers",
+         description="One epoch (train + validation, fresh workers, as the blog timed it) per setup "
+                     "and num_workers: the blog's (512 px, batch 4) and corrected ones (224 px, batch 4 or 256).",
+         parents=(DATA, DEVICE, outputs("one row per setting", "a PNG of epoch time and data wait against num_workers")))
 def epochs(args: argparse.Namespace) -> int:
     from ..timing.epoch_times import BLOG_WORKERS, SETUPS, TABLE_COLUMNS, blog_workers, epoch_table
-    from ..timing.measure import machine_summary
+    from ..machine import machine_summary
     from ..options import max_workers
     from ..lessons.plots import plot_epoch_times
     from ..loading.samples import data_or_sample
@@ -77,6 +245,18 @@ def epochs(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_notebooks_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", choices=("quick", "full"), default="quick",
+                   help="quick: each notebook's own parameters (CPU-sized lesson); full: longer, larger sweeps")
+    p.add_argument("--out", default="runs/notebooks", help="folder for the executed copies (default runs/notebooks)")
+    p.add_argument("--data", default=None, help="ImageFolder root for every notebook; default: the sample set")
+
+
+@command("run-notebooks", run_notebooks_options,
+         help="execute every notebook in order with papermill, then print a summary",
+         description="Execute notebooks/00_*.ipynb onwards with papermill into OUT (the sources are "
+                     "never written), stop at the first failing cell, print time per notebook and "
+                     "the num_workers table.")
 def run_notebooks(args: argparse.Namespace) -> int:
     from ..loading.data import index_image_folder
     from .notebooks import SUMMARY, run_notebooks, write_summary
@@ -90,6 +270,18 @@ def run_notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def prepare_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", help="the unpacked download (or the folder that holds it)")
+    p.add_argument("dest", help="a new or empty folder for the ImageFolder")
+    p.add_argument("--mode", choices=tuple(MODES), default="copy",
+                   help="copy (default, works everywhere), symlink or hardlink (no extra space)")
+
+
+@command("prepare", prepare_options,
+         help="make the course's ImageFolder from a Kaggle, PetImages or ImageFolder download",
+         description="Recognise SRC's layout (Kaggle's flat cat.N.jpg folder, Microsoft's PetImages, or "
+                     "an ImageFolder) and write DEST/<class>/<file>. SRC is never modified; what is "
+                     "left out (Thumbs.db, files without a class) is listed with the reason.")
 def prepare(args: argparse.Namespace) -> int:
     from ..loading.prepare import prepare
 
@@ -97,6 +289,17 @@ def prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def verify_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("dir", help="the folder to check (an ImageFolder, or a raw download)")
+    p.add_argument("--quarantine", default=None, help="move bad files here, keeping their sub-folders")
+    p.add_argument("--strict", action="store_true", help="exit with status 1 when any file is bad")
+    p.add_argument("--workers", type=options.worker_count, default=2, help="processes decoding in parallel (default 2)")
+
+
+@command("verify", verify_options, help="open every image under DIR and list the bad ones with the reason",
+         description="Decode every image-named file under DIR as RGB and list each bad one (empty, "
+                     "truncated, not an image, unreadable). Nothing moves unless --quarantine is given.",
+         parents=(PROGRESS,))
 def verify(args: argparse.Namespace) -> int:
     from ..loading.verify import verify_folder
 
@@ -105,27 +308,21 @@ def verify(args: argparse.Namespace) -> int:
     return 1 if args.strict and report.bad else 0
 
 
-def ddp(args: argparse.Namespace) -> int:
-    from ..training.ddp import main as ddp_main
-
-    return ddp_main(args.passed_on)
-
-
-def cached(args: argparse.Namespace) -> int:
-    from ..training.features import COMPARE_COLUMNS, compare, fit_cached
-    from ..timing.tables import format_table
-
-    config = refuse_step_checkpoints(config_from_args(args), "cached")
-    if not args.compare:
-        fit_cached(config, args.cache)
-        return 0
-    print(format_table(compare(config, args.cache), COMPARE_COLUMNS))
-    return 0
+def memory_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--entries", type=options.positive_int, default=1_000_000, help="index entries (default 1000000)")
+    p.add_argument("--workers", type=options.worker_count, default=2, help="num_workers (default 2)")
+    p.add_argument("--start-method", choices=START_METHODS, default=None,
+                   help="fork shares the index until it is written; spawn and forkserver pickle a copy to each worker")
 
 
+@command("memory", memory_options, help="the copy-on-read lab: what one pass over a large index costs each worker",
+         description="One pass over an index of N synthetic entries (nothing decoded) for each kind of "
+                     "index: a Python list of (path, label) tuples, NumPy arrays, and the course's own "
+                     "SampleTable; each worker's USS before and after, and the total PSS.",
+         parents=(PROGRESS, outputs("one row per kind of index", "a PNG of each worker's USS before and after the pass")))
 def memory(args: argparse.Namespace) -> int:
     from ..timing.copy_on_read import MEMORY_COLUMNS, check_fits, copy_on_read
-    from ..timing.measure import machine_summary
+    from ..machine import machine_summary
     from ..lessons.plots import plot_copy_on_read
     from ..timing.tables import format_table
 
@@ -142,12 +339,30 @@ def memory(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("lab", lambda p: None, help="open the notebooks in JupyterLab with this environment's kernel",
+         description="Start JupyterLab on notebooks/ on 127.0.0.1 with this interpreter, so the "
+                     "python3 kernel imports helpers. Further arguments go to `jupyter lab` "
+                     "(for example --port 8890 --no-browser).", passes_on=True)
 def lab(args: argparse.Namespace) -> int:
     from .lab import run_lab
 
     return run_lab(args.passed_on)
 
 
+def doctor_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--num-workers", type=options.worker_count, default=2, help="the workers you plan to use (default 2)")
+    p.add_argument("--batch-size", type=options.positive_int, default=16, help="default 16")
+    p.add_argument("--image-size", type=options.positive_int, default=224, help="default 224")
+    p.add_argument("--prefetch-factor", type=options.positive_int, default=2, help="default 2, torch's")
+    p.add_argument("--shm", default="/dev/shm", help="the shared-memory folder to check (default /dev/shm)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
+
+
+@command("doctor", doctor_options,
+         help="run this first: what this machine gives the DataLoader, with verdicts and fixes",
+         description="Check versions, the start method, usable cores (cgroup quota and affinity), RAM, "
+                     "/dev/shm, the open-files limit, the GPU and the cached weights against a loader "
+                     "plan. Exit status 0 when nothing is a problem, 1 otherwise.")
 def doctor(args: argparse.Namespace) -> int:
     from .doctor import Plan, as_json, diagnose, exit_status, report
 
@@ -158,22 +373,28 @@ def doctor(args: argparse.Namespace) -> int:
     return exit_status(findings)
 
 
-def ladder(args: argparse.Namespace) -> int:
-    from ..timing.ladder import LADDER_COLUMNS, ladder as climb, machine_line, plot_ladder, summary
-    from ..loading.samples import data_or_sample
-    from ..timing.tables import format_table
+def timeline_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=options.worker_count, default=2, help="num_workers (default 2)")
+    p.add_argument("--pipeline", choices=tuple(PIPELINES), default="fast")
+    p.add_argument("--image-size", type=options.positive_int, default=128, help="default 128")
+    p.add_argument("--batch-size", type=options.positive_int, default=4, help="default 4")
+    p.add_argument("--batches", type=options.positive_int, default=8, help="batches per epoch (default 8)")
+    p.add_argument("--epochs", type=options.positive_int, default=1, help="passes over the batches (default 1)")
+    p.add_argument("--persistent", action="store_true", help="persistent_workers=True: workers outlive the epoch")
+    p.add_argument("--in-order", action=argparse.BooleanOptionalAction, default=True,
+                   help="--no-in-order: batches handed over as they are finished (torch 2.6 and later)")
+    p.add_argument("--prefetch-factor", type=options.positive_int, default=None, help="batches each worker loads ahead")
+    p.add_argument("--consumer-ms", type=options.milliseconds, default=0.0,
+                   help="a sleep after each batch standing for a model step (default 0)")
 
-    rows = climb(data_or_sample(args.data), args.workers, image_size=args.image_size, large_batch=args.batch_size,
-                 batches=args.batches, repeats=args.repeats, progress=not args.no_progress)
-    print(machine_line(rows))
-    print(format_table(rows, LADDER_COLUMNS))
-    print(summary(rows))
-    write_outputs(args, rows, lambda: plot_ladder(rows, machine_line(rows)))
-    return 0
 
-
+@command("timeline", timeline_options, help="who made each batch, and when: one CSV row per batch and a Gantt plot",
+         description="Run a DataLoader over a few batches and record, from every process's clock, when "
+                     "each batch was sent, made (by which worker) and received, and when the main "
+                     "process waited; print the batches per worker and the waits.",
+         parents=(DATA, START_METHOD, outputs("one row per batch", "the timeline as a PNG")))
 def timeline(args: argparse.Namespace) -> int:
-    from ..timing.measure import machine_summary
+    from ..machine import machine_summary
     from ..timing.tables import write_rows
     from ..timing.timeline import COLUMNS, problems, record, summary, who_made_what
     from ..lessons.timeline_plot import plot_timeline
@@ -195,3 +416,27 @@ def timeline(args: argparse.Namespace) -> int:
                                                           f"batch {args.batch_size}"),
                   write=lambda r, path: write_rows(r, path, COLUMNS))
     return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser of every command, built from COMMANDS."""
+    parser = Parser(prog="python -m helpers", description="The course's single command-line front door: "
+                                                          "`python -m helpers <command> --help`.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, cmd in COMMANDS.items():
+        p = sub.add_parser(name, help=cmd.help, description=cmd.description, parents=list(cmd.parents),
+                           add_help=cmd.add_help)
+        cmd.options(p)
+        p.set_defaults(func=cmd.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse ARGV and run its command inside the error boundary: a course error is one line and exit status 2."""
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not COMMANDS[args.command].passes_on:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.passed_on = unknown
+    return boundary(lambda: args.func(args))
+

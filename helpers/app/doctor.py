@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..timing.measure import cpu_quota, usable_cores
+from ..machine import cpu_quota, usable_cores
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
 GIB = 2**30

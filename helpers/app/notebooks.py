@@ -108,7 +108,7 @@ def write_summary(runs: list[NotebookRun], out: str | Path, profile: str) -> str
     """The summary, headed by when, where and with which profile it ran, saved as OUT/summary.txt and returned."""
     import datetime
 
-    from ..timing.measure import machine_summary
+    from ..machine import machine_summary
 
     when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = f"{profile} profile, {when}, {machine_summary()}\n{summary(runs, out)}\n"

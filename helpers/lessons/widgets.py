@@ -4,7 +4,8 @@ from __future__ import annotations
 from torch.utils.data import Dataset
 
 from .plots import plot_worker_measurements
-from ..timing.measure import StreamTiming, machine_summary, measure_loader, usable_cores
+from ..machine import machine_summary, usable_cores
+from ..timing.measure import StreamTiming, measure_loader
 
 
 class NumWorkersExplorer:

@@ -11,7 +11,8 @@ from .ceilings import TrainingStep, one_core_throughput, synchronized_step
 from ..loading.data import ImageFolderIndex, SkippedFiles, index_image_folder
 from ..loading.gpu_decode import NO_CUDA_NOTE, DeviceDecode
 from ..loading.loaders import resolve_device
-from .measure import default_batch_size, machine_summary, measure_loader, past_the_cores_note, usable_cores
+from ..machine import machine_summary, past_the_cores_note, usable_cores
+from .measure import default_batch_size, measure_loader
 from .memory import available_mb, process_memory
 from .peers import measure_peer, missing, versions
 from ..progress import progress_bar

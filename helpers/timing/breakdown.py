@@ -13,7 +13,8 @@ from torch.utils.data import Dataset, default_collate
 
 from ..loading.data import ImageFolderIndex, index_image_folder
 from ..loading.loaders import resolve_device
-from .measure import default_batch_size, measure_loader, one_thread, step_costs
+from ..machine import one_thread
+from .measure import default_batch_size, measure_loader, step_costs
 from .tables import format_table
 from ..loading.transforms import pipeline_steps, run_steps
 

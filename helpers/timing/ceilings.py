@@ -9,7 +9,7 @@ from torch import nn
 
 from ..loading.data import ImageDataset, collate_skipping_bad
 from ..training.loop import model_and_optimizer, train_step
-from .measure import one_thread
+from ..machine import one_thread
 from ..loading.transforms import Pipeline
 
 

@@ -17,7 +17,7 @@ from torch import nn
 from ..loading.data import ImageFolderIndex, index_image_folder
 from ..loading.loaders import build_loaders, resolve_device
 from ..training.loop import evaluate, model_and_optimizer, train_one_epoch
-from .measure import past_the_cores, past_the_cores_note
+from ..machine import past_the_cores, past_the_cores_note
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from torchvision.io import ImageReadMode, decode_jpeg, read_file
 from ..loading.data import ImageDataset, ImageFolderIndex, index_image_folder
 from ..errors import explained_worker_failures
 from ..loading.loaders import make_loader
-from .measure import past_the_cores, stream_window, time_stream
+from ..machine import past_the_cores
+from .measure import stream_window, time_stream
 from .memory import batch_mb
 from ..loading.transforms import build_pipeline
 

@@ -15,7 +15,8 @@ from torchvision import transforms as T
 from torchvision.transforms import v2
 
 from ..loading.data import ImageDataset, ImageFolderIndex, index_image_folder, load_rgb
-from .measure import machine_summary, measure_loader, stream_window, usable_cores
+from ..machine import machine_summary, usable_cores
+from .measure import measure_loader, stream_window
 from ..progress import progress_bar
 from ..loading.transforms import Step, pipeline_steps
 

@@ -1,25 +1,21 @@
-"""Measuring a loader: time to the first batch apart from steady throughput, the cores there are, one thread.
+"""Measuring a loader: time to the first batch apart from steady throughput, the cost of each step of a chain.
 
 Imports no model and no trainer, so the num_workers slider and every benchmark can use it on its own.
 """
 from __future__ import annotations
 
-import contextlib
-import math
-import os
 import statistics
 import time
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Sequence
 
 import torch
 from torch.utils.data import Dataset
 
-from ..loading.data import SkippedFiles, collate_skipping_bad
 from ..errors import explained_worker_failures
+from ..loading.data import SkippedFiles, collate_skipping_bad
 from ..loading.loaders import make_loader
+from ..machine import past_the_cores
 from .memory import snapshot, worker_pids
 
 
@@ -128,83 +124,6 @@ def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batch
             if on_repeat is not None:
                 on_repeat()
         return runs
-
-
-def cpu_quota(root: str | Path = "/sys/fs/cgroup", cgroup_file: str | Path = "/proc/self/cgroup") -> float | None:
-    """The CPUs a cgroup quota (a container's --cpus) lets this process use, or None without one; os.cpu_count() ignores it."""
-    root, quotas = Path(root), []
-    try:
-        lines = Path(cgroup_file).read_text().splitlines()
-    except OSError:
-        lines = []
-    own = next((line.split(":", 2)[2] for line in lines if line.startswith("0::")), "/")
-    folder = root / own.lstrip("/")
-    while True:  # cgroup v2: this cgroup's cpu.max and every parent's ("max 100000" means no limit)
-        quotas.append(read_quota(folder / "cpu.max", None))
-        if folder == root or root not in folder.parents:
-            break
-        folder = folder.parent
-    for v1 in (root / "cpu", root / "cpu,cpuacct"):  # cgroup v1: the quota and period live in two files
-        quotas.append(read_quota(v1 / "cpu.cfs_quota_us", v1 / "cpu.cfs_period_us"))
-    found = [q for q in quotas if q is not None]
-    return min(found) if found else None
-
-
-def read_quota(quota_file: Path, period_file: Path | None) -> float | None:
-    """QUOTA/PERIOD in CPUs from a cgroup file, or None when the file is absent or sets no limit."""
-    try:
-        words = quota_file.read_text().split()
-        if period_file is not None:
-            words += period_file.read_text().split()
-        quota, period = words[0], float(words[1])
-    except (OSError, IndexError, ValueError):
-        return None
-    if quota == "max" or float(quota) <= 0 or period <= 0:
-        return None
-    return float(quota) / period
-
-
-def usable_cores(root: str | Path = "/sys/fs/cgroup", cgroup_file: str | Path = "/proc/self/cgroup") -> int:
-    """The CPU cores this process can keep busy: the affinity mask (taskset) capped by the cgroup quota (containers)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    quota = cpu_quota(root, cgroup_file)
-    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
-
-
-@contextlib.contextmanager
-def past_the_cores(num_workers: int) -> Iterator[None]:
-    """Keep PyTorch's more-workers-than-cores warning out of a sweep that goes past the cores on purpose, for that
-    setting only (DataLoader warns when it is made and at every new iterator: torch/utils/data/dataloader.py)."""
-    with warnings.catch_warnings():
-        if num_workers > usable_cores():
-            warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)
-        yield
-
-
-def past_the_cores_note(workers: Sequence[int]) -> str | None:
-    """The one line a sweep prints instead of PyTorch's warning, when some of its settings exceed the cores."""
-    over = [n for n in dict.fromkeys(workers) if n > usable_cores()]
-    if not over:
-        return None
-    return (f"num_workers {', '.join(map(str, over))}: more workers than the {usable_cores()} usable cores, on purpose, "
-            "to show what happens past the core count; PyTorch's warning about that is left out for these settings only.")
-
-
-def machine_summary() -> str:
-    """The facts a throughput number means nothing without."""
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{usable_cores()} CPU cores, {gpu}, torch {torch.__version__}"
-
-
-@contextlib.contextmanager
-def one_thread() -> Iterator[None]:
-    """Run torch ops on one thread, as a DataLoader worker does, so a cost measured here is a worker's cost."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def default_batch_size(pipeline: str, device: torch.device) -> int:

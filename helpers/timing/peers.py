@@ -15,7 +15,8 @@ import torch
 from torch.utils.data import RandomSampler
 
 from ..loading.data import Sample, collate_skipping_bad
-from .measure import StreamTiming, one_thread, stream_window, time_stream
+from ..machine import one_thread
+from .measure import StreamTiming, stream_window, time_stream
 from ..loading.transforms import build_pipeline
 
 LOADERS = {

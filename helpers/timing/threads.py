@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..errors import OptionError
-from .measure import one_thread
+from ..machine import one_thread
 
 WORKER_KINDS = ("process", "thread")
 TORCHDATA = "torchdata==0.11.0"  # the version requirements.txt pins, tested with torch 2.14.1

@@ -20,7 +20,7 @@ from .. import options
 from ..loading.data import ImageFolderIndex, SkippedFiles, index_image_folder
 from ..errors import explained_worker_failures
 from ..loading.loaders import make_loader
-from .measure import past_the_cores
+from ..machine import past_the_cores
 from ..loading.transforms import build_pipeline
 
 if hasattr(time, "clock_gettime") and hasattr(time, "CLOCK_MONOTONIC"):

@@ -10,7 +10,6 @@ load in the single-process scripts/train.py. Started without torchrun it runs as
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -28,8 +27,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from .checkpoint import save_checkpoint
-from ..app.cli import Parser, add_train_arguments, boundary, save_plot
-from .config import TrainConfig, config_from_args, refuse_step_checkpoints
+from .config import TrainConfig, refuse_step_checkpoints
 from ..errors import CourseError
 from ..loading.loaders import Loaders, make_loader, resolve_device
 from .loop import EpochHooks, EpochResult, model_and_optimizer, resume_point, run_epochs
@@ -39,10 +37,6 @@ from .fit import loaders_for
 from ..loading.verify import refuse_bad_files
 
 T = TypeVar("T")
-DESCRIPTION = """Train the frozen ResNet18 on an ImageFolder with DistributedDataParallel, one process per rank.
-Start it with torchrun, e.g. `torchrun --standalone --nproc_per_node=2 scripts/train_ddp.py --epochs 2`; without
-torchrun it runs as a single process. --num-workers and --batch-size are per rank: the global batch is batch size x
-number of ranks. On CUDA each rank uses cuda:LOCAL_RANK with NCCL; on the CPU the ranks talk over gloo."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +55,7 @@ class Rank:
         return f"[rank {self.rank}/{self.world}]"
 
 
-def _rank_from_env() -> Rank:
+def rank_from_env() -> Rank:
     """What torchrun set in the environment; a world of one when it did not start this process."""
     if "WORLD_SIZE" not in os.environ:
         return Rank()
@@ -92,15 +86,30 @@ def _local_rank0_first(rank: Rank) -> Iterator[None]:
         dist.barrier()
 
 
-def _from_rank0(make: Callable[[], T], rank: Rank) -> T:
-    """Run MAKE on rank 0 only and hand its result, or its error, to every rank, so no rank waits on a failed one."""
+class RankZeroFailed(CourseError, RuntimeError):
+    """Rank 0 failed on work the other ranks wait for; they stop with one line, rank 0 shows the whole error."""
+
+
+def from_rank0(make: Callable[[], T], rank: Rank) -> T:
+    """Run MAKE on rank 0 only and hand its result, or its error, to every rank, so no rank waits on a failed one.
+
+    The course's errors and OSError travel as they are; any other error stays on rank 0, which raises it with its
+    traceback, and the other ranks get a RankZeroFailed naming it (it may not pickle, and is a bug to report).
+    """
     box: list = [None]
+    failure: BaseException | None = None
     if rank.main:
         try:
             box[0] = make()
         except (CourseError, OSError) as exc:
             box[0] = exc
+        except Exception as exc:
+            failure = exc
+            box[0] = RankZeroFailed(f"rank 0 failed with {type(exc).__name__}: {exc} (its traceback is in rank 0's "
+                                    "output)")
     dist.broadcast_object_list(box, src=0)
+    if failure is not None:
+        raise failure
     if isinstance(box[0], BaseException):
         raise box[0]
     return box[0]
@@ -167,11 +176,11 @@ def _train(config: TrainConfig, rank: Rank, device: torch.device, samples: _Samp
         config = replace(config, data=str(data_or_sample(config.data)))
     loaders = _shard_loaders(config, device, rank)
     if config.strict_data:
-        _from_rank0(lambda: refuse_bad_files([*loaders.train.dataset.samples, *loaders.val.dataset.samples],
+        from_rank0(lambda: refuse_bad_files([*loaders.train.dataset.samples, *loaders.val.dataset.samples],
                                              config.num_workers), rank)
     model, optimizer = model_and_optimizer(len(loaders.classes), device, config.lr, config.pretrained and rank.main)
     first_epoch, history, _ = resume_point(config.checkpoint, config.resume, model, optimizer, log,
-                                        share=lambda read: _from_rank0(read, rank))
+                                        share=lambda read: from_rank0(read, rank))
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     log(_describe(config, loaders, device, rank))
 
@@ -215,30 +224,12 @@ def shard_summary(prefix: str | Path) -> list[dict]:
     return rows
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """scripts/train.py's options, plus the one diagnostic that only makes sense with several ranks."""
-    parser = add_train_arguments(Parser(description=DESCRIPTION))
-    parser.add_argument("--record-samples", metavar="PREFIX", default=None,
-                        help="diagnostic: each rank writes the files it trained on, per epoch, to PREFIX.rankR.json")
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Train as one rank of a torchrun job (or alone); a course error is one line (naming the rank) and exit 2."""
-    args = build_parser().parse_args(argv)
-    rank = _rank_from_env()
-
-    def run() -> int:
-        config = refuse_step_checkpoints(config_from_args(args), "ddp")
-        try:
-            device = _start(rank, resolve_device(config.device))
-            history = _train(config, rank, device, _SampleLog(args.record_samples, rank) if args.record_samples
-                             else None)
-        finally:
-            if dist.is_initialized():
-                dist.destroy_process_group()
-        if rank.main:
-            save_plot(history, args.plot)
-        return 0
-
-    return boundary(run, prefix=f"{rank} " if rank.world > 1 else "")
+def run(config: TrainConfig, rank: Rank, record_samples: str | None = None) -> dict[str, list]:
+    """Train CONFIG as RANK of a torchrun job (or alone): join the process group, train, and always leave the group."""
+    config = refuse_step_checkpoints(config, "ddp")
+    try:
+        device = _start(rank, resolve_device(config.device))
+        return _train(config, rank, device, _SampleLog(record_samples, rank) if record_samples else None)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
