@@ -19,6 +19,8 @@ def atomic_file(path: str | Path, mode: str = "wb", **open_args) -> Iterator[IO]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        if hasattr(os, "fchmod"):  # mkstemp makes the file 0600; the result gets what open() would give: 0666 less the umask
+            os.fchmod(fd, 0o666 & ~current_umask())
         with os.fdopen(fd, mode, **open_args) as f:
             yield f
             f.flush()
@@ -29,6 +31,16 @@ def atomic_file(path: str | Path, mode: str = "wb", **open_args) -> Iterator[IO]
             os.unlink(tmp)
         raise
     sync_folder(path.parent)
+
+
+def current_umask() -> int:
+    """This process's umask: from /proc on Linux; elsewhere os.umask, which can only read it by setting it back."""
+    with contextlib.suppress(OSError, StopIteration, ValueError):
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(line for line in status if line.startswith("Umask:")).split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:

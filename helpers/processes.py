@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -17,6 +18,24 @@ def kill_group(proc: subprocess.Popen) -> None:
             pass
     else:
         proc.kill()
+
+
+def wait_passing_on_interrupt(proc: subprocess.Popen, stop: int = signal.SIGTERM, grace: float = 30) -> int:
+    """Wait for PROC, a server the user ends with Ctrl+C: the interrupt is passed on as STOP and PROC gets GRACE
+    seconds to end by itself; a second Ctrl+C, or no end by then, kills its process group.
+
+    SIGTERM is JupyterLab's own clean stop (jupyter_server's ServerApp.init_signal): it shuts its kernels down and
+    exits, where a SIGINT would only ask "Shut down this Jupyter server?" on the terminal.
+    """
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(stop)
+    try:
+        return proc.wait(timeout=grace)
+    except (KeyboardInterrupt, subprocess.TimeoutExpired):
+        kill_group(proc)
+        return proc.wait()
 
 
 def run_group(command: Sequence[str], *, timeout: float, env: dict[str, str] | None = None,
@@ -38,9 +57,12 @@ def run_group(command: Sequence[str], *, timeout: float, env: dict[str, str] | N
 def run_until(command: Sequence[str], line: str, *, timeout: float, env: dict[str, str] | None = None,
               cwd: str | Path | None = None) -> list[str]:
     """Run COMMAND and SIGKILL its whole group (workers too) the moment it prints a line starting with LINE, as a
-    power cut or the OOM killer would; the lines it printed. Raises if it ended by itself first."""
+    power cut or the OOM killer would; the lines it printed. Raises if it ended by itself first, or when TIMEOUT
+    seconds pass without that line (a timer kills the group, so a child that hangs without a word ends too)."""
     proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             text=True, start_new_session=True)
+    timer = threading.Timer(timeout, kill_group, args=(proc,))
+    timer.start()
     seen: list[str] = []
     try:
         for out in proc.stdout:  # type: ignore[union-attr]
@@ -50,8 +72,10 @@ def run_until(command: Sequence[str], line: str, *, timeout: float, env: dict[st
                 break
         proc.wait(timeout=timeout)
     finally:
+        timer.cancel()
         kill_group(proc)
         proc.stdout.close()  # type: ignore[union-attr]
     if not (seen and seen[-1].startswith(line)) or proc.returncode != -signal.SIGKILL:
-        raise RuntimeError(f"{command[0]} ended (exit {proc.returncode}) before printing {line!r}: {seen[-3:]}")
+        raise RuntimeError(f"{command[0]} ended (exit {proc.returncode}) before printing {line!r} within {timeout:g} s: "
+                           f"{seen[-3:]}")
     return seen

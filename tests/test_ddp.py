@@ -136,3 +136,21 @@ def test_shard_summary_reads_what_each_rank_recorded(tmp_path):
         (tmp_path / f"seen.rank{rank}.json").write_text(json.dumps({"rank": rank, "world_size": 2,
                                                                      "epochs": {"1": files}}))
     assert shard_summary(tmp_path / "seen") == [{"epoch": 1, "rank 0": 2, "rank 1": 2, "shared": 1, "distinct": 3}]
+
+
+def test_a_bug_on_rank_0_reaches_the_other_ranks_as_one_line_and_rank_0_keeps_its_traceback(monkeypatch):
+    """Two ranks played in turn: rank 0's broadcast is recorded, then handed to rank 1 as the wire would."""
+    from helpers.errors import CourseError
+    from helpers.training import ddp
+
+    sent = []
+    monkeypatch.setattr(ddp.dist, "broadcast_object_list", lambda box, src: sent.append(list(box)))
+
+    def broken():
+        raise KeyError("no such field")
+
+    with pytest.raises(KeyError):
+        ddp.from_rank0(broken, ddp.Rank(0, 0, 2))
+    monkeypatch.setattr(ddp.dist, "broadcast_object_list", lambda box, src: box.__setitem__(0, sent[0][0]))
+    with pytest.raises(CourseError, match="rank 0 failed with KeyError: 'no such field'"):
+        ddp.from_rank0(lambda: pytest.fail("only rank 0 makes it"), ddp.Rank(1, 1, 2))

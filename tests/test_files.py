@@ -92,3 +92,28 @@ def test_quarantine_numbers_a_clashing_name_from_the_original_stem(tmp_path):
         (data / "cat" / "x.jpg").write_bytes(b"")  # empty: bad, and the same name each time
         verify_folder(data, quarantine=bad, progress=False)
     assert sorted(p.name for p in (bad / "cat").iterdir()) == ["x.1.jpg", "x.2.jpg", "x.jpg"]
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def test_an_atomic_file_gets_the_mode_the_umask_gives_not_mkstemps_0600(tmp_path, umask_022):
+    with atomic_file(tmp_path / "rows.csv", "w") as f:
+        f.write("a\n")
+    assert (tmp_path / "rows.csv").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_checkpoint_from_train_is_readable_by_the_group_and_others_under_umask_022(sample_dir, tmp_path, capsys,
+                                                                                     umask_022):
+    from front_door import run_command
+
+    checkpoint = tmp_path / "ck.pt"
+    code, _, err = run_command(["train", "--data", str(sample_dir), "--epochs", "1", "--no-pretrained",
+                                "--image-size", "32", "--num-workers", "0", "--max-batches", "1", "--no-progress",
+                                "--checkpoint", str(checkpoint)], capsys)
+    assert code == 0, err
+    assert checkpoint.stat().st_mode & 0o777 == 0o644

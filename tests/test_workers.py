@@ -42,3 +42,18 @@ def test_worker_seeds_differ_per_worker_repeat_per_seed_and_numpy_copies_repeat(
     fixed = worker_draws(2, seed=0, source="numpy-per-worker")
     assert per_worker(fixed, 0) != per_worker(fixed, 1)
     assert set(RandomDraws.SOURCES) == {"torch", "numpy-copied", "numpy-per-worker"}
+
+
+def test_stderr_to_file_restores_stderr_and_removes_its_log_when_the_block_raises():
+    import os
+
+    import pytest
+
+    from helpers.lessons.demos import stderr_to_file
+
+    before = os.fstat(2).st_ino
+    with pytest.raises(KeyboardInterrupt):
+        with stderr_to_file() as caught:
+            os.write(2, b"worker traceback\n")
+            raise KeyboardInterrupt
+    assert os.fstat(2).st_ino == before and not caught.path.exists() and caught.text == "worker traceback\n"

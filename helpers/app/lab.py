@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..processes import wait_passing_on_interrupt
 from .notebooks import NOTEBOOK_DIR
 
 # Nothing fetched from the network behind the learner's back: no news feed, no update check.
@@ -44,7 +45,10 @@ def lab_env(state_dir: str | Path | None = None, *, offline: bool = False) -> di
 
 
 def run_lab(extra: list[str]) -> int:
-    """Start JupyterLab on notebooks/ and wait for it (Ctrl+C stops it)."""
+    """Start JupyterLab on notebooks/ and wait for it; Ctrl+C is passed on, so it stops its kernels and exits.
+
+    It runs in a session of its own, so the terminal's Ctrl+C reaches this process alone and JupyterLab gets one
+    clean stop rather than its own yes/no question."""
     argv = lab_argv(extra=extra)
     print("starting:", " ".join(argv[2:]), flush=True)
-    return subprocess.call(argv, env=lab_env())
+    return wait_passing_on_interrupt(subprocess.Popen(argv, env=lab_env(), start_new_session=True))

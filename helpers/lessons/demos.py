@@ -72,21 +72,35 @@ def run_script(path: str | Path, timeout: float = 120) -> ScriptRun:
     return ScriptRun(result.returncode, result.stdout, error_lines(result.stderr))
 
 
+@dataclass
+class CaughtStderr:
+    """What stderr_to_file caught: TEXT is filled in when the block ends, after file descriptor 2 is restored."""
+
+    path: Path
+    text: str = ""
+
+
 @contextlib.contextmanager
-def stderr_to_file() -> Iterator[Path]:
-    """Point file descriptor 2 at a file, so worker processes' tracebacks are caught rather than sprayed into the page."""
+def stderr_to_file() -> Iterator[CaughtStderr]:
+    """Point file descriptor 2 at a file, so worker processes' tracebacks are caught rather than sprayed into the page;
+    on the way out, whatever happened, fd 2 is restored, the text kept and the file removed."""
     sys.stderr.flush()
-    saved = os.dup(2)
     with tempfile.NamedTemporaryFile("w+", suffix=".log", delete=False) as tmp:
-        path = Path(tmp.name)
-    fd = os.open(path, os.O_WRONLY)
-    os.dup2(fd, 2)
-    os.close(fd)
+        caught = CaughtStderr(Path(tmp.name))
+    saved = None
     try:
-        yield path
+        saved = os.dup(2)
+        fd = os.open(caught.path, os.O_WRONLY)
+        os.dup2(fd, 2)
+        os.close(fd)
+        yield caught
     finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+        with contextlib.suppress(OSError):
+            caught.text = caught.path.read_text(errors="replace")
+        caught.path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -124,8 +138,7 @@ def try_workers(dataset: Dataset, start_method: str, num_workers: int = 2, batch
         except Exception as exc:  # any failure is the lesson here
             message = mask_pids(f"{type(exc).__name__}: {exc}")
             attempt = LoadAttempt(start_method, False, None, message.splitlines()[0], [])
-    attempt.worker_errors = error_lines(log.read_text(errors="replace"))
-    log.unlink()
+    attempt.worker_errors = error_lines(log.text)
     return attempt
 
 
