@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="quick: each notebook's own parameters (CPU-sized lesson); full: longer, larger sweeps")
     p.add_argument("--out", default="runs/notebooks", help="folder for the executed copies (default runs/notebooks)")
     p.add_argument("--data", default=None, help="ImageFolder root for every notebook; default: the sample set")
+    p.add_argument("--cell-timeout", type=options.positive_float, default=None, metavar="S",
+                   help="seconds one cell may run before the run fails, naming it (default: 600 quick, 1800 full)")
     p.set_defaults(func=commands.run_notebooks)
 
     p = sub.add_parser("prepare", help="make the course's ImageFolder from a Kaggle, PetImages or ImageFolder download",
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown and args.command not in ("lab", "ddp"):  # those two pass every further option on
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.passed_on = unknown
-    return boundary(lambda: args.func(args))
+    return boundary(lambda: options.refuse_what_cannot_work(args) or args.func(args))  # refused before any work
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from typing import Callable, NoReturn
 
 from .config import add_config_arguments, config_from_args
 from .errors import CourseError, one_line
+from .options import refuse_what_cannot_work
 
 
 class Parser(argparse.ArgumentParser):
@@ -55,4 +56,4 @@ def train_main(argv: list[str] | None = None) -> int:
     """scripts/train.py: parse, train, and turn the course's errors into one line and exit status 2."""
     parser = add_train_arguments(Parser(description="Train the frozen ResNet18 on an ImageFolder, one line per epoch."))
     args = parser.parse_args(argv)
-    return boundary(lambda: train_command(args))
+    return boundary(lambda: refuse_what_cannot_work(args) or train_command(args))  # refused before any work

@@ -83,7 +83,7 @@ def run_notebooks(args: argparse.Namespace) -> int:
 
     if args.data:
         index_image_folder(args.data)  # a folder the lessons cannot use fails here, not in the first notebook
-    runs = run_notebooks(args.profile, args.out, data=args.data)
+    runs = run_notebooks(args.profile, args.out, data=args.data, cell_timeout=args.cell_timeout)
     print(write_summary(runs, args.out, args.profile))
     print(f"Next: the executed notebooks are in {args.out}/ and this summary in {args.out}/{SUMMARY}; "
           "to change a parameter and run a lesson yourself, open them in JupyterLab with `bash scripts/lab.sh`.")

@@ -52,6 +52,16 @@ class Plan:
         """One float32 batch of images, the course's largest."""
         return self.batch_size * 3 * self.image_size**2 * 4
 
+    @property
+    def bytes_in_memory(self) -> int:
+        """The batches in flight and the one the training loop holds: what must fit in memory at once."""
+        return (self.batches_in_flight + 1) * self.batch_bytes
+
+    def largest_image_size(self, available: int) -> int:
+        """The largest image size whose batches, with this plan's batch size, workers and prefetch, fit AVAILABLE."""
+        per_pixel = (self.batches_in_flight + 1) * self.batch_size * 3 * 4
+        return int((available / per_pixel) ** 0.5)
+
 
 def versions(python: tuple[int, int] = sys.version_info[:2], torch_version: str = torch.__version__) -> Finding:
     """Python 3.10+ and torch 2.4+, what the course is tested on."""
@@ -92,6 +102,16 @@ def memory(available: int, plan: Plan) -> Finding:
     if available < (1 + plan.num_workers / 2) * GIB:  # a rough guide: half a GiB per worker
         return Finding("memory", WARNING, value, "use fewer workers; watch for workers killed by the OOM killer")
     return Finding("memory", OK, value)
+
+
+def too_large(plan: Plan, available: int) -> str | None:
+    """Why the plan's batches cannot fit in AVAILABLE bytes of memory, with the largest image size that would; or None."""
+    if plan.bytes_in_memory <= available:
+        return None
+    return (f"{plan.batches_in_flight + 1} batches of {plan.batch_size} float32 images at {plan.image_size} px "
+            f"({plan.num_workers} workers x prefetch {plan.prefetch_factor} in flight, and one in use) need "
+            f"{plan.bytes_in_memory / GIB:.1f} GiB, and this machine has {available / GIB:.1f} GiB available; "
+            f"accepted here: up to {plan.largest_image_size(available)} px at this batch size and number of workers")
 
 
 def shared_memory(total: int | None, free: int | None, plan: Plan) -> Finding:

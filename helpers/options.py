@@ -102,3 +102,42 @@ def device_name(value: Any) -> str:
     if device.type == "mps" and torch.backends.mps.is_available():
         return text
     raise ArgumentTypeError(f"got {text!r}; accepted: {accepted}")
+
+
+OUTPUTS = (("checkpoint", "--checkpoint", False), ("csv", "--csv", False), ("plot", "--plot", False),
+           ("cache", "--cache", False), ("out", "--out", True))  # (attribute, option, is a folder)
+
+
+def refuse_what_cannot_work(args: Any) -> None:
+    """Before any work: every output path given can be written, and the batches the options ask for fit in memory."""
+    from .files import unwritable
+
+    for name, flag, folder in OUTPUTS:
+        given = getattr(args, name, None)
+        why = unwritable(given, folder=folder) if given else None
+        if why:
+            raise OptionError(f"{flag} {given}: cannot be written, {why}; give a path in a folder you can write to")
+    if getattr(args, "image_size", None) and getattr(args, "command", None) != "doctor":
+        refuse_batches_that_cannot_fit(args)
+
+
+def refuse_batches_that_cannot_fit(args: Any) -> None:
+    """--image-size (with the batch size, workers and prefetch given) whose batches exceed the memory available."""
+    import psutil
+
+    from .doctor import Plan, too_large
+    from .measure import default_batch_size
+
+    workers = getattr(args, "num_workers", None)
+    if workers is None:
+        workers = getattr(args, "workers", None)
+    workers = max(workers) if isinstance(workers, (list, tuple)) else (usable_cores() if workers is None else workers)
+    pipelines = getattr(args, "pipeline", None) or ["fast"]
+    device = torch.device("cuda" if getattr(args, "device", "cpu") != "cpu" and torch.cuda.is_available() else "cpu")
+    batch = getattr(args, "batch_size", None) or max(
+        default_batch_size(p, device) for p in ([pipelines] if isinstance(pipelines, str) else pipelines))
+    prefetch = getattr(args, "prefetch_factor", None) or 2
+    plan = Plan(num_workers=workers, batch_size=batch, image_size=args.image_size, prefetch_factor=prefetch)
+    why = too_large(plan, psutil.virtual_memory().available)
+    if why:
+        raise OptionError(f"--image-size {args.image_size}: {why}")

@@ -123,3 +123,41 @@ def test_kernels_talk_over_private_unix_sockets_so_no_tcp_warning_is_printed(tmp
     nb = nbformat.read(runs[0].output, as_version=4)
     assert nb.cells[1].outputs[0]["text"].strip() == "ipc"
     assert "without encryption" not in capfd.readouterr().err
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or one that has ended and waits only to be reaped."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_cell_past_the_time_limit_ends_the_run_in_one_line_with_nothing_left_running(tmp_path):
+    """The front door as a user runs it: a cell that never ends stops run-notebooks with one line naming the notebook,
+    the cell and its first line, exit status 2, and the kernel and the process it started are gone."""
+    import os
+    import subprocess
+    import sys
+
+    pids = tmp_path / "pids.txt"
+    src = tmp_path / "nbs"
+    src.mkdir()
+    _notebook(src / "00_sleepy.ipynb", "print(value)",
+              "import os, subprocess, sys\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+              f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+              "import time; time.sleep(600)")
+    _notebook(src / "01_never.ipynb", "print(value)")
+    env = {**os.environ, "HELPERS_NOTEBOOK_DIR": str(src), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "helpers", "run-notebooks", "--cell-timeout", "3", "--out",
+                           str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=120,
+                          start_new_session=True)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: 00_sleepy.ipynb: cell 2 (`import os, subprocess, sys`) ran past the 3 s limit")
+    assert "--cell-timeout" in line and not (tmp_path / "out" / "01_never.ipynb").exists()
+    kernel, child = map(int, pids.read_text().split())
+    assert _gone(kernel) and _gone(child)
