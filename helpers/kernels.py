@@ -14,12 +14,14 @@ from typing import Iterator
 
 
 @contextlib.contextmanager
-def ipc_kernel_manager() -> Iterator[type]:
-    """A kernel manager class for nbclient/papermill whose kernels listen on sockets in a private temporary folder."""
+def ipc_kernel_manager(base: type | None = None) -> Iterator[type]:
+    """A kernel manager class whose kernels listen on sockets in a private temporary folder: for nbclient/papermill
+    (BASE None: AsyncKernelManager), or for a blocking client such as nbval's (BASE jupyter_client's KernelManager),
+    so the test command's kernels are started as the main job's are."""
     from jupyter_client.manager import AsyncKernelManager
 
     with tempfile.TemporaryDirectory(prefix="kernels-") as folder:  # mode 0700: this user only
-        class IPCKernelManager(AsyncKernelManager):
+        class IPCKernelManager(base or AsyncKernelManager):
             groups: list[int] = []  # the process group of every kernel started, each its own session
 
             def __init__(self, **kwargs) -> None:

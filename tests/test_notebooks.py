@@ -161,3 +161,27 @@ def test_a_cell_past_the_time_limit_ends_the_run_in_one_line_with_nothing_left_r
     assert "--cell-timeout" in line and not (tmp_path / "out" / "01_never.ipynb").exists()
     kernel, child = map(int, pids.read_text().split())
     assert _gone(kernel) and _gone(child)
+
+
+def test_nbval_starts_its_kernels_as_the_main_job_does(tmp_path):
+    """The test command's nbval kernels use the main job's kernel manager (helpers/kernels.py): the stored output
+    'ipc' matches only when the kernel was started by it (jupyter_client's default is tcp)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("import json\nfrom ipykernel.connect import get_connection_file\n"
+                                     "print(json.load(open(get_connection_file()))['transport'])")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ipc\n")]
+    cell.execution_count = 1
+    nb.cells = [cell]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "transport.ipynb")
+    shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
+                           "--nbval-current-env", "transport.ipynb"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300, start_new_session=True)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "1 passed" in done.stdout
