@@ -29,6 +29,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from .checkpoint import save_checkpoint
 from .cli import Parser, add_train_arguments, boundary, save_plot
+from .options import refuse_what_cannot_work
 from .config import TrainConfig, config_from_args, refuse_step_checkpoints
 from .errors import CourseError
 from .loaders import Loaders, make_loader, resolve_device
@@ -230,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def run() -> int:
         config = refuse_step_checkpoints(config_from_args(args), "ddp")
+        refuse_what_cannot_work(args)
         try:
             device = _start(rank, resolve_device(config.device))
             history = _train(config, rank, device, _SampleLog(args.record_samples, rank) if args.record_samples

@@ -148,7 +148,8 @@ def test_the_config_checks_itself_when_made_in_python_too():
 
 @pytest.mark.parametrize("argv", [["bench", "--image-size", "100000"], ["train", "--image-size", "100000"],
                                   ["timeline", "--image-size", "100000"], ["ladder", "--image-size", "100000"],
-                                  ["scripts/train.py", "--image-size", "100000"]])
+                                  ["scripts/train.py", "--image-size", "100000"],
+                                  ["scripts/train_ddp.py", "--image-size", "100000"]])
 def test_batches_that_cannot_fit_in_memory_are_refused_before_any_work_with_this_machines_limit(argv, capsys):
     code, out, err = run_command(argv, capsys)
     assert_one_clear_line(code, out, err, "--image-size 100000", "GiB available", "accepted here: up to")
@@ -174,7 +175,8 @@ def unwritable_paths(tmp_path):
     return [str(tmp_path / "a_file" / "x.out")] + (["/proc/x.out"] if sys.platform == "linux" else [])
 
 
-@pytest.mark.parametrize("argv", [["train", "--checkpoint"], ["scripts/train.py", "--checkpoint"], ["bench", "--csv"],
+@pytest.mark.parametrize("argv", [["train", "--checkpoint"], ["scripts/train.py", "--checkpoint"],
+                                  ["scripts/train_ddp.py", "--checkpoint"], ["bench", "--csv"],
                                   ["bench", "--plot"], ["cached", "--cache"], ["run-notebooks", "--out"],
                                   ["timeline", "--csv"], ["memory", "--plot"], ["epochs", "--csv"]])
 def test_an_output_that_cannot_be_written_is_refused_before_any_work_naming_the_path_given(argv, capsys, tmp_path):
