@@ -122,11 +122,13 @@ def refuse_what_cannot_work(args: Any) -> None:
 
 
 def refuse_batches_that_cannot_fit(args: Any) -> None:
-    """--image-size (with the batch size, workers and prefetch given) whose batches exceed the memory available."""
+    """--image-size (with the batch size, workers, prefetch and pipelines given) whose batches exceed the memory
+    available now, judged by the doctor's estimate of the batches in flight."""
     import psutil
 
     from .doctor import Plan, too_large
     from .measure import default_batch_size
+    from .transforms import build_pipeline
 
     workers = getattr(args, "num_workers", None)
     if workers is None:
@@ -134,10 +136,12 @@ def refuse_batches_that_cannot_fit(args: Any) -> None:
     workers = max(workers) if isinstance(workers, (list, tuple)) else (usable_cores() if workers is None else workers)
     pipelines = getattr(args, "pipeline", None) or ["fast"]
     device = torch.device("cuda" if getattr(args, "device", "cpu") != "cpu" and torch.cuda.is_available() else "cpu")
-    batch = getattr(args, "batch_size", None) or max(
-        default_batch_size(p, device) for p in ([pipelines] if isinstance(pipelines, str) else pipelines))
-    prefetch = getattr(args, "prefetch_factor", None) or 2
-    plan = Plan(num_workers=workers, batch_size=batch, image_size=args.image_size, prefetch_factor=prefetch)
-    why = too_large(plan, psutil.virtual_memory().available)
+    available, plans = psutil.virtual_memory().available, []
+    for name in [pipelines] if isinstance(pipelines, str) else pipelines:
+        uint8 = build_pipeline(name, args.image_size, train=True).normalize_on_device  # fast (and gpu's bytes)
+        plans.append(Plan(num_workers=workers, image_size=args.image_size,
+                          batch_size=getattr(args, "batch_size", None) or default_batch_size(name, device),
+                          prefetch_factor=getattr(args, "prefetch_factor", None) or 2, bytes_per_value=1 if uint8 else 4))
+    why = too_large(min(plans, key=lambda plan: plan.largest_image_size(available)), available)  # the first to fail
     if why:
         raise OptionError(f"--image-size {args.image_size}: {why}")
