@@ -69,6 +69,7 @@ BAD_VALUES = [
     (["sample-data", "DIR", "--per-class", "0"], "--per-class", "0"),
     (["sample-data", "DIR", "--seed", "-1"], "--seed", "-1"),
     (["run-notebooks", "--profile", "huge"], "--profile", "huge"),
+    (["run-notebooks", "--cell-timeout", "0"], "--cell-timeout", "0"),
     (["prepare", "SRC", "DEST", "--mode", "move"], "--mode", "move"),
     (["doctor", "--num-workers", "-1"], "--num-workers", "-1"),
     (["doctor", "--batch-size", "0"], "--batch-size", "0"),
