@@ -61,3 +61,30 @@ def sync_folder(folder: str | Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def unwritable(path: str | Path, folder: bool = False) -> str | None:
+    """Why PATH (a file, or with FOLDER a folder) cannot be written, or None when it can; nothing is left behind.
+
+    It tries what the write will do: a temporary file in the nearest folder that exists (atomic_file writes one there
+    and makes the missing folders), removed at once. os.access is not enough: it says yes to root in /proc.
+    """
+    path = Path(path).expanduser()
+    if path.is_dir() and not folder:
+        return "it is a folder"
+    if path.exists() and not path.is_dir() and folder:
+        return "it is a file, not a folder"
+    nearest = path if folder and path.is_dir() else path.parent
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        return f"{nearest} is a file, not a folder"
+    try:
+        fd, probe = tempfile.mkstemp(dir=nearest, prefix=".write-probe.")
+    except OSError as exc:
+        return f"{nearest} does not accept new files ({exc.strerror or exc})"
+    os.close(fd)
+    os.unlink(probe)
+    if path.is_file() and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    return None

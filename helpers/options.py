@@ -102,3 +102,4 @@ def device_name(value: Any) -> str:
     if device.type == "mps" and torch.backends.mps.is_available():
         return text
     raise ArgumentTypeError(f"got {text!r}; accepted: {accepted}")
+

@@ -79,3 +79,18 @@ def run_until(command: Sequence[str], line: str, *, timeout: float, env: dict[st
         raise RuntimeError(f"{command[0]} ended (exit {proc.returncode}) before printing {line!r} within {timeout:g} s: "
                            f"{seen[-3:]}")
     return seen
+
+
+def call_in_child(module: str, call: str, *, timeout: float = 120, prefix: Sequence[str] = ()) -> str:
+    """Run `from MODULE import *; CALL` in a fresh Python of its own process group (under PREFIX, e.g. unshare) and
+    return the last line it printed: a demo that forks, hangs or exhausts a resource damages that process, never the
+    caller (a notebook's kernel). Raises RuntimeError, with its stderr's end, when it fails."""
+    import sys
+
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    done = run_group([*prefix, sys.executable, "-c", f"from {module} import *; {call}"], timeout=timeout, env=env)
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        raise RuntimeError(f"{call} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
+    return lines[-1]

@@ -2,11 +2,9 @@
 file), the JSON, and the exit status from a real process whose open-files limit was lowered."""
 import json
 import os
-import resource
 import sys
 from pathlib import Path
 
-import pytest
 
 from helpers.__main__ import main
 from helpers.app.doctor import (OK, PROBLEM, WARNING, Plan, cores, diagnose, exit_status, open_files, shared_memory,

@@ -24,3 +24,16 @@ def test_a_lock_held_at_fork_hangs_the_forked_worker_but_not_one_from_the_forkse
     assert hangs.fork_while_locked("fork", timeout=1) == "fork: RuntimeError: DataLoader timed out after 1 seconds"
     assert hangs.fork_while_locked("forkserver", timeout=60) == "forkserver: ok: [[0, 1, 2, 3], [4, 5, 6, 7]]"
     assert not hangs.LOCK.locked()
+
+
+def test_the_demos_that_hang_never_fork_the_process_that_calls_them():
+    """A notebook's kernel calls these: the fork, and the worker left waiting, happen in a child Python started for
+    them. os.register_at_fork's hooks run for every fork that returns to Python here (multiprocessing's, not
+    subprocess's fork and exec), so a count of 0 says this process was not forked."""
+    import os
+
+    forks = []
+    os.register_at_fork(before=lambda: forks.append(1))
+    assert hangs.fork_while_locked("fork", timeout=1).startswith("fork: RuntimeError")
+    assert hangs.stuck_worker(timeout=1).startswith("RuntimeError")
+    assert forks == []

@@ -123,3 +123,65 @@ def test_kernels_talk_over_private_unix_sockets_so_no_tcp_warning_is_printed(tmp
     nb = nbformat.read(runs[0].output, as_version=4)
     assert nb.cells[1].outputs[0]["text"].strip() == "ipc"
     assert "without encryption" not in capfd.readouterr().err
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or one that has ended and waits only to be reaped."""
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_a_cell_past_the_time_limit_ends_the_run_in_one_line_with_nothing_left_running(tmp_path):
+    """The front door as a user runs it: a cell that never ends stops run-notebooks with one line naming the notebook,
+    the cell and its first line, exit status 2, and the kernel and the process it started are gone."""
+    import os
+    import subprocess
+    import sys
+
+    pids = tmp_path / "pids.txt"
+    src = tmp_path / "nbs"
+    src.mkdir()
+    _notebook(src / "00_sleepy.ipynb", "print(value)",
+              "import os, subprocess, sys\n"
+              "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+              f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+              "import time; time.sleep(600)")
+    _notebook(src / "01_never.ipynb", "print(value)")
+    env = {**os.environ, "HELPERS_NOTEBOOK_DIR": str(src), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "helpers", "run-notebooks", "--cell-timeout", "3", "--out",
+                           str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=120,
+                          start_new_session=True)
+    assert done.returncode == 2, done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: 00_sleepy.ipynb: cell 2 (`import os, subprocess, sys`) ran past the 3 s limit")
+    assert "--cell-timeout" in line and not (tmp_path / "out" / "01_never.ipynb").exists()
+    kernel, child = map(int, pids.read_text().split())
+    assert _gone(kernel) and _gone(child)
+
+
+def test_nbval_starts_its_kernels_as_the_main_job_does(tmp_path):
+    """The test command's nbval kernels use the main job's kernel manager (helpers/kernels.py): the stored output
+    'ipc' matches only when the kernel was started by it (jupyter_client's default is tcp)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("import json\nfrom ipykernel.connect import get_connection_file\n"
+                                     "print(json.load(open(get_connection_file()))['transport'])")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="ipc\n")]
+    cell.execution_count = 1
+    nb.cells = [cell]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "transport.ipynb")
+    shutil.copy(ROOT / "conftest.py", tmp_path / "conftest.py")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval",
+                           "--nbval-current-env", "transport.ipynb"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=300, start_new_session=True)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "1 passed" in done.stdout

@@ -1,5 +1,7 @@
 """Every command refuses a bad option value, a missing data folder or a corrupt checkpoint at the front door:
 one line naming the problem and the fix, exit status 2, no traceback, and no work started."""
+import sys
+
 import pytest
 import torch
 
@@ -67,6 +69,7 @@ BAD_VALUES = [
     (["sample-data", "DIR", "--per-class", "0"], "--per-class", "0"),
     (["sample-data", "DIR", "--seed", "-1"], "--seed", "-1"),
     (["run-notebooks", "--profile", "huge"], "--profile", "huge"),
+    (["run-notebooks", "--cell-timeout", "0"], "--cell-timeout", "0"),
     (["prepare", "SRC", "DEST", "--mode", "move"], "--mode", "move"),
     (["doctor", "--num-workers", "-1"], "--num-workers", "-1"),
     (["doctor", "--batch-size", "0"], "--batch-size", "0"),
@@ -142,3 +145,52 @@ def test_the_config_checks_itself_when_made_in_python_too():
     with pytest.raises(OptionError, match=f"--num-workers: got {max_workers() + 1}"):
         TrainConfig(num_workers=max_workers() + 1)
     assert TrainConfig(checkpoint="").checkpoint is None and TrainConfig(num_workers=str(max_workers())).num_workers
+
+
+@pytest.mark.parametrize("argv", [["bench", "--image-size", "100000"], ["train", "--image-size", "100000"],
+                                  ["timeline", "--image-size", "100000"], ["ladder", "--image-size", "100000"],
+                                  ["scripts/train.py", "--image-size", "100000"],
+                                  ["scripts/train_ddp.py", "--image-size", "100000"]])
+def test_batches_that_cannot_fit_in_memory_are_refused_before_any_work_with_this_machines_limit(argv, capsys):
+    code, out, err = run_command(argv, capsys)
+    assert_one_clear_line(code, out, err, "--image-size 100000", "GiB available", "accepted here: up to")
+
+
+def test_the_limit_a_refusal_names_is_accepted(capsys):
+    """The largest image size the refusal offers fits the same check."""
+    import psutil
+
+    from helpers.app.doctor import Plan, too_large
+
+    plan = Plan(num_workers=4, batch_size=32, image_size=100000, prefetch_factor=2)
+    available = psutil.virtual_memory().available
+    largest = plan.largest_image_size(available)
+    assert too_large(plan, available) and f"up to {largest} px" in too_large(plan, available)
+    assert too_large(Plan(4, 32, largest, 2), available) is None
+    assert too_large(Plan(4, 32, largest + 1, 2), available) is not None
+
+
+def unwritable_paths(tmp_path):
+    """A path under a file (every system) and one in /proc (Linux: it accepts no new files, even from root)."""
+    (tmp_path / "a_file").write_text("")
+    return [str(tmp_path / "a_file" / "x.out")] + (["/proc/x.out"] if sys.platform == "linux" else [])
+
+
+@pytest.mark.parametrize("argv", [["train", "--checkpoint"], ["scripts/train.py", "--checkpoint"],
+                                  ["scripts/train_ddp.py", "--checkpoint"], ["bench", "--csv"],
+                                  ["bench", "--plot"], ["cached", "--cache"], ["run-notebooks", "--out"],
+                                  ["timeline", "--csv"], ["memory", "--plot"], ["epochs", "--csv"]])
+def test_an_output_that_cannot_be_written_is_refused_before_any_work_naming_the_path_given(argv, capsys, tmp_path):
+    for path in unwritable_paths(tmp_path):
+        code, out, err = run_command([*argv, path], capsys)
+        assert_one_clear_line(code, out, err, f"{argv[-1]} {path}", "cannot be written")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing made, nothing left behind
+
+
+def test_the_writable_check_makes_no_folder_and_leaves_no_file(tmp_path):
+    from helpers.files import unwritable
+
+    assert unwritable(tmp_path / "new" / "deeper" / "x.pt") is None
+    assert unwritable(tmp_path / "out", folder=True) is None
+    assert unwritable(tmp_path, folder=False) == "it is a folder"
+    assert list(tmp_path.iterdir()) == []

@@ -114,3 +114,59 @@ def test_decode_costs_time_the_courses_steps_and_each_installed_peers(sample_dir
     hide(monkeypatch, "spdl")
     hide(monkeypatch, "dali")
     assert {r["loader"] for r in decode_costs(samples, SIZE, repeats=1)} == {"dataloader"}
+
+
+def test_spdl_installed_but_unable_to_load_ffmpeg_is_one_line_naming_the_library(monkeypatch):
+    """As spdl 0.8 behaves: spdl.io.lib hands out _libspdl as a lazy module, which fails only when first used."""
+    class Lazy(types.ModuleType):
+        def __getattr__(self, attr):
+            raise RuntimeError('Failed to import libspdl. "spdl.io.lib._spdl_ffmpeg7: libavutil.so.59: cannot open '
+                               'shared object file: No such file or directory"')
+
+        def __dir__(self):
+            return self.__getattr__("__dir__")
+
+    lib = types.ModuleType("spdl.io.lib")
+    lib._libspdl = Lazy("_libspdl")
+    monkeypatch.setitem(sys.modules, "spdl.io", types.ModuleType("spdl.io"))
+    monkeypatch.setitem(sys.modules, "spdl.io.lib", lib)
+    line = missing("spdl")
+    assert line.startswith("spdl: skipped") and "libavutil" in line and "install_peers.sh" in line
+    assert "\n" not in line
+
+
+def test_a_peer_that_imports_but_fails_on_every_item_is_skipped_in_one_line(sample_dir, monkeypatch, capfd,
+                                                                              quick_ceiling):
+    """A fake SPDL that imports, then logs one error per image and makes no batch (what SPDL without FFmpeg's
+    libraries did): the DataLoader is measured, the peer skipped in one line, no line per image, no traceback."""
+    import logging
+
+    from helpers.timing import peers
+
+    def fails_per_item(samples, order, batch_size, threads, size):
+        for i in order:
+            logging.getLogger("spdl.io._composite").error(f"Failed to decode an image from '{samples[i].path}': "
+                                                          "Failed to import libspdl.")
+        return
+        yield
+
+    monkeypatch.setitem(peers.ADAPTERS, "spdl", fails_per_item)
+    monkeypatch.setattr(bench_module, "missing", lambda name: None)
+    result = bench(sample_dir, [1], pipelines=["fast"], image_size=SIZE, batch_size=4, batches=2, repeats=1,
+                   progress=False, loaders=["dataloader", "spdl"])
+    assert [(r["loader"], r["num_workers"]) for r in result.rows] == [("dataloader", 1)]
+    [note] = [n for n in result.notes if n.startswith("spdl")]
+    assert note.startswith("spdl: skipped, it imports but could not make one batch") and "install_peers.sh" in note
+    out, err = capfd.readouterr()
+    assert "Failed to decode" not in out + err and "Traceback" not in out + err
+
+
+def test_what_a_peer_logs_per_item_is_one_line_and_a_count():
+    import logging
+
+    from helpers.timing.peers import count_lines, counted_log_records
+
+    with counted_log_records("spdl") as counts:
+        for i in range(5):
+            logging.getLogger("spdl.io").error(f"Failed to decode an image from '/data/{i}.jpg': broken.")
+    assert count_lines("spdl", counts) == ["spdl logged 5 times: Failed to decode an image from FILE: broken."]

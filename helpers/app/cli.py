@@ -9,6 +9,7 @@ from typing import Callable, NoReturn
 
 from ..errors import CourseError, one_line
 from ..training.config import TrainConfig, flag_of
+from .refusals import refuse_what_cannot_work
 
 
 class Parser(argparse.ArgumentParser):
@@ -78,7 +79,7 @@ def train_main(argv: list[str] | None = None) -> int:
     """scripts/train.py: parse, train, and turn the course's errors into one line and exit status 2."""
     parser = add_train_arguments(Parser(description="Train the frozen ResNet18 on an ImageFolder, one line per epoch."))
     args = parser.parse_args(argv)
-    return boundary(lambda: train_command(args))
+    return boundary(lambda: refuse_what_cannot_work(args) or train_command(args))  # refused before any work
 
 
 DDP_DESCRIPTION = """Train the frozen ResNet18 on an ImageFolder with DistributedDataParallel, one process per rank.
@@ -103,6 +104,7 @@ def ddp_main(argv: list[str] | None = None) -> int:
     rank = ddp.rank_from_env()
 
     def run() -> int:
+        refuse_what_cannot_work(args)
         history = ddp.run(config_from_args(args), rank, args.record_samples)
         if rank.main:
             save_plot(history, args.plot)

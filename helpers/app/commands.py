@@ -17,6 +17,7 @@ from ..timing.epoch_times import SETUPS
 from ..timing.peers import LOADERS
 from ..timing.threads import WORKER_KINDS
 from ..training.config import START_METHODS, refuse_step_checkpoints
+from .refusals import refuse_what_cannot_work
 from .cli import Parser, add_config_arguments, add_train_arguments, boundary, config_from_args, train_command
 
 Options = Callable[[argparse.ArgumentParser], Any]
@@ -250,6 +251,8 @@ def run_notebooks_options(p: argparse.ArgumentParser) -> None:
                    help="quick: each notebook's own parameters (CPU-sized lesson); full: longer, larger sweeps")
     p.add_argument("--out", default="runs/notebooks", help="folder for the executed copies (default runs/notebooks)")
     p.add_argument("--data", default=None, help="ImageFolder root for every notebook; default: the sample set")
+    p.add_argument("--cell-timeout", type=options.positive_float, default=None, metavar="S",
+                   help="seconds one cell may run before the run fails, naming it (default: 600 quick, 1800 full)")
 
 
 @command("run-notebooks", run_notebooks_options,
@@ -263,7 +266,7 @@ def run_notebooks(args: argparse.Namespace) -> int:
 
     if args.data:
         index_image_folder(args.data)  # a folder the lessons cannot use fails here, not in the first notebook
-    runs = run_notebooks(args.profile, args.out, data=args.data)
+    runs = run_notebooks(args.profile, args.out, data=args.data, cell_timeout=args.cell_timeout)
     print(write_summary(runs, args.out, args.profile))
     print(f"Next: the executed notebooks are in {args.out}/ and this summary in {args.out}/{SUMMARY}; "
           "to change a parameter and run a lesson yourself, open them in JupyterLab with `bash scripts/lab.sh`.")
@@ -438,5 +441,5 @@ def main(argv: list[str] | None = None) -> int:
     if unknown and not COMMANDS[args.command].passes_on:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.passed_on = unknown
-    return boundary(lambda: args.func(args))
+    return boundary(lambda: refuse_what_cannot_work(args) or args.func(args))  # refused before any work
 

@@ -41,6 +41,7 @@ class Plan:
     image_size: int = 224
     prefetch_factor: int = 2  # torch's default with workers (torch/utils/data/dataloader.py)
     tensors_per_batch: int = 2  # images and labels
+    bytes_per_value: int = 4  # float32 images, the course's largest; 1 for the uint8 batches of the fast pipeline
 
     @property
     def batches_in_flight(self) -> int:
@@ -49,8 +50,18 @@ class Plan:
 
     @property
     def batch_bytes(self) -> int:
-        """One float32 batch of images, the course's largest."""
-        return self.batch_size * 3 * self.image_size**2 * 4
+        """One batch of images (float32 unless the plan says uint8)."""
+        return self.batch_size * 3 * self.image_size**2 * self.bytes_per_value
+
+    @property
+    def bytes_in_memory(self) -> int:
+        """The batches in flight and the one the training loop holds: what must fit in memory at once."""
+        return (self.batches_in_flight + 1) * self.batch_bytes
+
+    def largest_image_size(self, available: int) -> int:
+        """The largest image size whose batches, with this plan's batch size, workers and prefetch, fit AVAILABLE."""
+        per_pixel = (self.batches_in_flight + 1) * self.batch_size * 3 * self.bytes_per_value
+        return int((available / per_pixel) ** 0.5)
 
 
 def versions(python: tuple[int, int] = sys.version_info[:2], torch_version: str = torch.__version__) -> Finding:
@@ -92,6 +103,17 @@ def memory(available: int, plan: Plan) -> Finding:
     if available < (1 + plan.num_workers / 2) * GIB:  # a rough guide: half a GiB per worker
         return Finding("memory", WARNING, value, "use fewer workers; watch for workers killed by the OOM killer")
     return Finding("memory", OK, value)
+
+
+def too_large(plan: Plan, available: int) -> str | None:
+    """Why the plan's batches cannot fit in AVAILABLE bytes of memory, with the largest image size that would; or None."""
+    if plan.bytes_in_memory <= available:
+        return None
+    dtype = "uint8" if plan.bytes_per_value == 1 else "float32"
+    return (f"{plan.batches_in_flight + 1} batches of {plan.batch_size} {dtype} images at {plan.image_size} px "
+            f"({plan.num_workers} workers x prefetch {plan.prefetch_factor} in flight, and one in use) need "
+            f"{plan.bytes_in_memory / GIB:.1f} GiB, and this machine has {available / GIB:.1f} GiB available; "
+            f"accepted here: up to {plan.largest_image_size(available)} px at this batch size and number of workers")
 
 
 def shared_memory(total: int | None, free: int | None, plan: Plan) -> Finding:

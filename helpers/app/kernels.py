@@ -8,19 +8,42 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
 from typing import Iterator
 
 
 @contextlib.contextmanager
-def ipc_kernel_manager() -> Iterator[type]:
-    """A kernel manager class for nbclient/papermill whose kernels listen on sockets in a private temporary folder."""
+def ipc_kernel_manager(base: type | None = None) -> Iterator[type]:
+    """A kernel manager class whose kernels listen on sockets in a private temporary folder: for nbclient/papermill
+    (BASE None: AsyncKernelManager), or for a blocking client such as nbval's (BASE jupyter_client's KernelManager),
+    so the test command's kernels are started as the main job's are."""
     from jupyter_client.manager import AsyncKernelManager
 
     with tempfile.TemporaryDirectory(prefix="kernels-") as folder:  # mode 0700: this user only
-        class IPCKernelManager(AsyncKernelManager):
+        class IPCKernelManager(base or AsyncKernelManager):
+            groups: list[int] = []  # the process group of every kernel started, each its own session
+
             def __init__(self, **kwargs) -> None:
                 super().__init__(**kwargs)
                 self.transport, self.ip = "ipc", os.path.join(folder, "kernel")
 
-        yield IPCKernelManager
+            async def _async_post_start_kernel(self, **kw) -> None:
+                await super()._async_post_start_kernel(**kw)
+                pgid = getattr(self.provisioner, "pgid", None)
+                if pgid:
+                    self.groups.append(pgid)
+
+        try:
+            yield IPCKernelManager
+        finally:
+            end_kernel_groups(IPCKernelManager)
+
+
+def end_kernel_groups(kernel_manager: type) -> None:
+    """SIGKILL every process left in the groups of the kernels KERNEL_MANAGER started: a kernel that ended gracefully
+    can leave workers or a forkserver behind, and a kernel past its cell's time limit is ended with its children."""
+    groups = getattr(kernel_manager, "groups", [])
+    while groups:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(groups.pop(), signal.SIGKILL)

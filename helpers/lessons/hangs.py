@@ -1,7 +1,9 @@
 """When a loader hangs or hides its error: each cause reproduced with real worker processes, and its fix.
 
 Every demo returns one line saying what happened, so a notebook can print it. A real hang lasts for ever; here the
-stuck worker gives up one second after the loader's timeout, so it ends by itself and nothing is left running.
+stuck worker gives up one second after the loader's timeout, so it ends by itself and nothing is left running. The two
+that hang (a stuck worker, a fork while a thread holds a lock) run in a Python started for them
+(processes.call_in_child), so a notebook's kernel is never the process that is forked or left waiting.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Iterable, Iterator
 from torch.utils.data import DataLoader, Dataset
 
 from .demos import mask_pids
+from ..processes import call_in_child
 
 LOCK = threading.Lock()  # module-level, as logging's or a library's lock is: a fresh interpreter makes it anew
 
@@ -74,7 +77,13 @@ def drain(loader: Iterable) -> str:
 
 
 def stuck_worker(timeout: float = 2.0) -> str:
-    """A worker blocked on one item: with `timeout` the loader fails after TIMEOUT seconds instead of waiting for ever."""
+    """A worker blocked on one item: with `timeout` the loader fails after TIMEOUT seconds instead of waiting for ever.
+    Run in a child Python, whose process group is ended however it ends."""
+    return call_in_child("helpers.lessons.hangs", f"print(stuck_worker_here({timeout!r}))", timeout=timeout + 60)
+
+
+def stuck_worker_here(timeout: float) -> str:
+    """stuck_worker's work, in the process that runs it."""
     return drain(DataLoader(SlowItem(seconds=timeout + 1), batch_size=2, num_workers=1, timeout=timeout))
 
 
@@ -116,9 +125,15 @@ def lock_held_by_a_thread() -> Iterator[None]:
 def fork_while_locked(start_method: str, timeout: float = 3.0) -> str:
     """Workers started while another thread holds LOCK: forked ones inherit it held, by a thread they do not have.
 
-    A forked worker can outlast NeedsTheLock's patience (in notebook 03's kernel, after its earlier cells, it took 12 s
-    to end against 2 s in a fresh one; the cause was not found), so one still alive when the loader gave up is ended.
+    It runs in a child Python started for it: forked from a notebook's kernel, the worker would also copy the
+    kernel's message sockets and the locks its I/O threads hold, and the kernel would be the process at risk.
     """
+    return call_in_child("helpers.lessons.hangs", f"print(fork_while_locked_here({start_method!r}, {timeout!r}))",
+                         timeout=timeout + 60)
+
+
+def fork_while_locked_here(start_method: str, timeout: float) -> str:
+    """fork_while_locked's work, in the process that runs it; a worker still alive when the loader gave up is ended."""
     with lock_held_by_a_thread():
         loader = DataLoader(NeedsTheLock(patience=timeout + 1), batch_size=4, num_workers=1, timeout=timeout,
                             multiprocessing_context=start_method)

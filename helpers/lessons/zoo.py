@@ -6,22 +6,18 @@ holds them.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, Sampler, get_worker_info
 
 from ..errors import CourseError, explained_worker_failures, one_line
-from ..processes import run_group
-
-ROOT = Path(__file__).resolve().parents[2]
+from ..processes import call_in_child
 
 
 # --- An IterableDataset that every worker repeats ---------------------------------------------------------------
@@ -161,13 +157,8 @@ def shm_child(image_size: int, batch_size: int, file_size_limit: int | None) -> 
 
 def in_child(call: str, prefix: list[str] | None = None, timeout: float = 120) -> str:
     """Run `helpers.lessons.zoo.CALL` in a fresh Python (under PREFIX, e.g. unshare); the last line it printed."""
-    code = f"from helpers.lessons.zoo import *; {call}"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    done = run_group([*(prefix or []), sys.executable, "-c", code], timeout=timeout, env=env)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        raise RuntimeError(f"{call} failed (exit {done.returncode}): {done.stderr.strip()[-500:]}")
-    return re.sub(r"</torch_[\d_]+>", "</torch_...>", lines[-1])  # shared-memory file names hold a pid
+    line = call_in_child("helpers.lessons.zoo", call, timeout=timeout, prefix=prefix or ())
+    return re.sub(r"</torch_[\d_]+>", "</torch_...>", line)  # shared-memory file names hold a pid
 
 
 def too_many_open_files(limit: int = 128, strategy: str = "file_descriptor", tensors: int = 64,

@@ -5,7 +5,7 @@ import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Collection, Sequence
 
 from .ceilings import TrainingStep, one_core_throughput, synchronized_step
 from ..loading.data import ImageFolderIndex, SkippedFiles, index_image_folder
@@ -14,7 +14,7 @@ from ..loading.loaders import resolve_device
 from ..machine import machine_summary, past_the_cores_note, usable_cores
 from .measure import default_batch_size, measure_loader
 from .memory import available_mb, process_memory
-from .peers import measure_peer, missing, versions
+from .peers import cannot_work, measure_peer, missing, versions
 from ..progress import progress_bar
 from .tables import BENCH_COLUMNS, BENCH_KIND_COLUMNS, BENCH_MEMORY_COLUMNS, LOADER_COLUMN, format_table
 from ..loading.transforms import build_pipeline
@@ -89,8 +89,9 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
     timed = contenders(loaders, worker_kinds)
     bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats * len(timed), "bench", progress,
                        unit="run")
-    result.notes += [note for note in map(peer_note, loaders) if note]
-    result.machine += "".join(f", {v}" for v in [versions(loaders)] if v)
+    unusable = {loader: note for loader in loaders if (note := peer_note(loader, index.samples, image_size))}
+    result.notes += list(unusable.values())
+    result.machine += "".join(f", {v}" for v in [versions([n for n in loaders if n not in unusable])] if v)
     for pipeline in pipelines:
         if pipeline == "gpu" and dev.type != "cuda" and not decode_on_cpu:
             result.notes.append(NO_CUDA_NOTE)
@@ -110,7 +111,7 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
                 result.model_images_per_s[pipeline] = train.throughput_on_device(decode(sample) if decode else sample)
             named: set[tuple[str, str]] = set()
             for n, (loader, kind) in [(n, c) for n in workers for c in timed]:  # compared loaders close in time
-                if skipped(loader, kind, pipeline, n, worker_kinds):
+                if skipped(loader, kind, pipeline, n, worker_kinds, unusable):
                     bar.update(repeats)  # the notes say why: not installed, the peers' rules, or timed already
                     continue
                 if named and (loader, kind) not in named:
@@ -155,16 +156,21 @@ def contenders(loaders: Sequence[str], worker_kinds: Sequence[str]) -> list[tupl
             for kind in (worker_kinds if loader == "dataloader" else ("thread",))]
 
 
-def skipped(loader: str, kind: str, pipeline: str, n: int, worker_kinds: Sequence[str]) -> bool:
-    """Whether a pair is left out at N workers: a missing peer, a peer off its rules, or threads' 0 (the main process)."""
+def skipped(loader: str, kind: str, pipeline: str, n: int, worker_kinds: Sequence[str],
+            unusable: Collection[str] = ()) -> bool:
+    """Whether a pair is left out at N workers: a peer that cannot run here (UNUSABLE), a peer off its rules, or
+    threads' 0 (the main process)."""
     if loader != "dataloader":
-        return bool(peer_note(loader)) or pipeline != "fast" or n == 0
+        return loader in unusable or pipeline != "fast" or n == 0
     return kind == "thread" and n == 0 and "process" in worker_kinds
 
 
-def peer_note(loader: str) -> str | None:
-    """The one line a peer that cannot run here is skipped with; None for the DataLoader and an installed peer."""
-    return None if loader == "dataloader" else missing(loader)
+def peer_note(loader: str, samples: Sequence = (), size: int = 32) -> str | None:
+    """The one line a peer that cannot run here is skipped with (not installed, or, tried on the first of SAMPLES,
+    it cannot make a batch); None for the DataLoader and a peer that works."""
+    if loader == "dataloader":
+        return None
+    return missing(loader) or (cannot_work(loader, samples, size) if samples else None)
 
 
 def report(result: BenchResult) -> str:

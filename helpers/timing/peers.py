@@ -6,8 +6,12 @@ skipped with one line saying how to install it, so the course never needs them.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
+import logging
+import re
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
@@ -39,10 +43,55 @@ def missing(name: str) -> str | None:
         return f"{name}: skipped, {module} is not installed; to add it: {INSTALL}"
     if name == "spdl":
         try:
-            getattr(importlib.import_module("spdl.io.lib"), "_libspdl")  # loads FFmpeg's shared libraries
-        except (ImportError, RuntimeError, OSError):
-            return f"spdl: skipped, FFmpeg's shared libraries (libavcodec and others) are missing; to add them: {INSTALL}"
+            # spdl.io.lib hands out _libspdl as a lazy module: dir() is what makes it load FFmpeg's shared libraries.
+            dir(getattr(importlib.import_module("spdl.io.lib"), "_libspdl"))
+        except Exception as exc:  # spdl raises RuntimeError naming each FFmpeg it tried; anything else means the same
+            libraries = sorted(set(re.findall(r"(lib\w+)\.so", str(exc))))  # each version tried, named once
+            found = f" ({', '.join(libraries)} not found)" if libraries else ""
+            return (f"spdl: skipped, FFmpeg's shared libraries cannot be loaded{found}; to add them: {INSTALL}")
     return None
+
+
+def cannot_work(name: str, samples: Sequence[Sample], size: int) -> str | None:
+    """None when peer NAME makes one batch of one image here; otherwise the one line it is skipped with (it imports
+    but fails: a library missing at run time, a broken install)."""
+    with counted_log_records(LOGGERS.get(name, name)):
+        try:
+            next(iter(peer_stream(name, samples[:1], [0], 1, 1, size)))
+            return None
+        except Exception as exc:  # StopIteration included: a peer that made no batch cannot be timed
+            what = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}" if str(exc).strip() else \
+                f"{type(exc).__name__}, no batch"
+            return f"{name}: skipped, it imports but could not make one batch here ({what}); to reinstall: {INSTALL}"
+
+
+LOGGERS = {"nodes": "torchdata", "spdl": "spdl", "dali": "nvidia.dali"}  # where each peer logs per-item errors
+
+
+@contextlib.contextmanager
+def counted_log_records(logger: str) -> Iterator[Counter]:
+    """Hold back what LOGGER logs (a peer logs each image it cannot decode) and count it by message, paths masked,
+    so a caller prints one line and a count instead of one line per image."""
+    counts: Counter = Counter()
+
+    class Count(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            counts[re.sub(r"'[^']*'|\"[^\"]*\"", "FILE", record.getMessage().splitlines()[0])[:200]] += 1
+
+    target, handler = logging.getLogger(logger), Count(logging.WARNING)
+    saved = target.propagate
+    target.addHandler(handler)
+    target.propagate = False
+    try:
+        yield counts
+    finally:
+        target.removeHandler(handler)
+        target.propagate = saved
+
+
+def count_lines(name: str, counts: Counter) -> list[str]:
+    """One line per distinct message peer NAME logged, with how many times."""
+    return [f"{name} logged {n} time{'s' * (n > 1)}: {message}" for message, n in counts.most_common()]
 
 
 def versions(names: Sequence[str]) -> str:
@@ -150,11 +199,13 @@ def measure_peer(name: str, samples: Sequence[Sample], threads: int, *, batch_si
     order = seeded_order(len(samples), (warmup + timed + 1) * batch_size, seed)
     stream = peer_stream(name, samples, order, batch_size, threads, image_size)
     runs = []
-    with one_thread():
+    with one_thread(), counted_log_records(LOGGERS.get(name, name)) as counts:
         for _ in range(repeats):
             runs.append(time_stream(stream, timed, warmup, step, memory=True))
             if on_repeat is not None:
                 on_repeat()
+    for line in count_lines(name, counts):
+        print(line)
     return runs
 
 
