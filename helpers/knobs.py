@@ -94,6 +94,7 @@ def loader_sweep(dataset: Dataset, settings: Sequence[dict], *, workers: int = 2
         for setting, runs in zip(settings, timings):
             with past_the_cores(workers), explained_worker_failures():
                 loader = make_loader(dataset, batch_size=batch_size, num_workers=workers, device="cpu", seed=seed,
+                                     persistent_workers=False,
                                      num_samples=(warmup + timed + 1) * batch_size, **setting)
                 runs.append(time_stream(loader, timed, warmup, memory=True))
     for setting, runs in zip(settings, timings):

@@ -116,6 +116,7 @@ def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batch
         warmup, timed = stream_window(num_workers, batches, step)
         processes = num_workers if worker_kind == "process" else 0
         loader = make_loader(dataset, batch_size=batch_size, num_workers=processes, device=device, seed=seed,
+                             persistent_workers=False,  # every repeat starts its workers: start-up is measured
                              num_samples=(warmup + timed + 1) * batch_size, start_method=start_method,
                              collate_fn=collate_fn)
         if worker_kind == "thread":
