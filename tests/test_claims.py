@@ -15,7 +15,7 @@ the test reads committed files only. How it reads them:
   any page, "(cell `abc123`)" from a notebook's own markdown.
 - The number must appear in a source at the text's precision: some number there, with at least as many decimals,
   rounds to it (1270 matches 1270.2; 4.2 matches 4.20; a % also matches a fraction, 86 % matches 0.86).
-  "A / B = R" and "A - B = R" are checked as arithmetic: R must be A / B (A - B) at R's precision.
+  "A / B = R", "A + B = R" and "A - B = R" are checked as arithmetic, at R's precision.
 - ALLOWED lists the few numbers with a unit that report no measurement, each with its reason.
 """
 from __future__ import annotations
@@ -39,7 +39,8 @@ ALLOWED = [
     (r"10 times|ten times", "the blog's claim the course checks, not the course's measurement"),
     (r"a few GB|about 20 MB|about three minutes|about 3 minutes|twelve minutes",
      "install sizes and times, order of magnitude only"),
-    (r"timeout=\d+|\d+ s (?:limit|timeout)|run's \d+ s limit", "a time limit, a setting"),
+    (r"timeout=\d+|\d+ s (?:limit|timeout)|run's \d+ s limit|sleeps \d+ ms", "a time limit or a sleep: settings"),
+    (r"\d+ batches of \d+ MiB in flight", "what the doctor computes for a faked machine, not a measurement"),
     (r"(?:a|one|two|16) batch(?:es)? (?:of )?\d+|\d+ MB batches|(?:201|200|100\.7|25\.2|12\.6) MB",
      "batch sizes in bytes follow from the batch's shape; a setting"),
 ]
@@ -206,12 +207,12 @@ def measured(block: Block) -> list[Number]:
 
 
 def derived(block: Block) -> list[tuple[Number, float]]:
-    """R in every 'A / B = R' and 'A - B = R' of BLOCK: a ratio or difference the text computes, checked as arithmetic."""
+    """R in every 'A / B = R', 'A + B = R' and 'A - B = R' of BLOCK: arithmetic the text does, checked."""
     prose = strip_code(block.text)
     out = []
-    for m in re.finditer(r"(\d[\d,]*(?:\.\d+)?)\s*([/−-])\s*(\d[\d,]*(?:\.\d+)?)\s*=\s*(\d+(?:\.\d+)?)", prose):
+    for m in re.finditer(r"(\d[\d,]*(?:\.\d+)?)\s*([/+−-])\s*(\d[\d,]*(?:\.\d+)?)\s*=\s*(\d+(?:\.\d+)?)", prose):
         a, b = (float(g.replace(",", "")) for g in m.group(1, 3))
-        out.append((Number(m.group(4), m.start(4), m.end(4), "x"), a / b if m.group(2) == "/" else a - b))
+        out.append((Number(m.group(4), m.start(4), m.end(4), "x"), {"/": a / b, "+": a + b}.get(m.group(2), a - b)))
     return out
 
 
