@@ -16,6 +16,8 @@ the test reads committed files only. How it reads them:
 - The number must appear in a source at the text's precision: some number there, with at least as many decimals,
   rounds to it (1270 matches 1270.2; 4.2 matches 4.20; a % also matches a fraction, 86 % matches 0.86).
   "A / B = R", "A + B = R" and "A - B = R" are checked as arithmetic, at R's precision.
+- A comparison quotes its verdict as the results file prints it, in double quotes: "Verdict over 3 runs, A against B:
+  no measurable difference" must appear word for word in a source the block names (scripts/replicate_verdicts.py).
 - ALLOWED lists the few numbers with a unit that report no measurement, each with its reason.
 """
 from __future__ import annotations
@@ -251,6 +253,9 @@ def problems() -> list[str]:
             where = f"{page}: {' '.join(block.text.split())[:70]}..."
             if missing:
                 found.append(f"{where} cites {missing}, which do not exist")
+            for quoted in re.findall(r'"(Verdict[^"]*)"', block.text):
+                if not any(quoted in t for t in texts):
+                    found.append(f"{where} the verdict \"{quoted}\" is not in {[name for name, _ in sources]}")
             checks = {n.start for n, _ in derived(block)}
             for n, value in derived(block):
                 if abs(value - n.value) > 0.5 * 10 ** -n.decimals + 1e-9:
@@ -277,6 +282,19 @@ def test_every_measured_number_is_in_its_source():
 ])
 def test_what_counts_as_a_measurement(text, expected):
     assert [n.text for n in measured(Block("t", text))] == expected
+
+
+def test_a_quoted_verdict_must_be_in_the_cited_file(tmp_path, monkeypatch):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "v.txt").write_text("Verdict over 3 runs, a against b: no measurable difference\n")
+    (tmp_path / "README.md").write_text('Runs said "Verdict over 3 runs, a against b: faster" (results/v.txt).\n')
+    (tmp_path / "notebooks").mkdir()
+    monkeypatch.setattr(__import__(__name__), "ROOT", tmp_path)
+    monkeypatch.setattr(__import__(__name__), "NOTEBOOKS", {})
+    assert any("the verdict" in p for p in problems())
+    (tmp_path / "README.md").write_text('Runs said "Verdict over 3 runs, a against b: no measurable difference" '
+                                        '(results/v.txt).\n')
+    assert problems() == []
 
 
 def test_a_number_is_found_only_at_its_precision():
