@@ -303,3 +303,21 @@ def test_a_number_is_found_only_at_its_precision():
     assert not appears(Number("1271", 0, 0, "images/s"), source)
     assert not appears(Number("1270.3", 0, 0, "images/s"), source)
     assert appears(Number("86", 0, 0, "%"), source)
+
+
+def test_replicate_verdicts_agrees_only_when_every_run_does(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*names: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(ROOT / "scripts" / "replicate_verdicts.py"), *names,
+                               "--compare", "a", "b"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    apart = "Repeats, a: 10 11 12 13 14 images/s\nRepeats, b: 1 2 3 4 5 images/s\n"
+    overlap = "Repeats, a: 10 11 12 13 14 images/s\nRepeats, b: 1 2 3 4 12 images/s\n"
+    for name, text in (("r1.txt", apart), ("r2.txt", apart), ("r3.txt", overlap)):
+        (tmp_path / name).write_text(text)
+    assert "Verdict over 2 runs, a against b: faster" in run("r1.txt", "r2.txt").stdout
+    assert "Verdict over 3 runs, a against b: no measurable difference" in run("r1.txt", "r2.txt", "r3.txt").stdout
+    missing = run("r1.txt", "nope.txt")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope.txt" in missing.stderr
