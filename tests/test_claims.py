@@ -254,6 +254,7 @@ def problems() -> list[str]:
             if missing:
                 found.append(f"{where} cites {missing}, which do not exist")
             for quoted in re.findall(r'"(Verdict[^"]*)"', block.text):
+                quoted = " ".join(quoted.split())  # a line break in markdown is a space
                 if not any(quoted in t for t in texts):
                     found.append(f"{where} the verdict \"{quoted}\" is not in {[name for name, _ in sources]}")
             checks = {n.start for n, _ in derived(block)}
