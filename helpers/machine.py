@@ -90,3 +90,23 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (Linux's /proc/cpuinfo), so a results file says which cores its numbers came from."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown CPU")
+
+
+def load_average() -> str:
+    """The 1-, 5- and 15-minute load averages: how busy a shared machine was around a measurement."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def conditions_line(load_before: str) -> str:
+    """The line every new results file ends with: the machine, the torch version, the load before and after."""
+    return (f"Machine: {usable_cores()} usable cores of {os.cpu_count()} ({cpu_model()}), torch {torch.__version__}; "
+            f"load average (1, 5, 15 min) before: {load_before}; after: {load_average()}")

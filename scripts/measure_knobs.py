@@ -17,10 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from helpers.timing import knobs, threads, timeline  # noqa: E402
 from helpers import options  # noqa: E402
 from helpers.loading.data import index_image_folder  # noqa: E402
-from helpers.timing.measure import machine_summary  # noqa: E402
+from helpers.machine import conditions_line, load_average, machine_summary  # noqa: E402
 from helpers.timing.tables import format_table, write_rows  # noqa: E402
 from helpers.lessons.timeline_plot import plot_timeline  # noqa: E402
 from helpers.loading.transforms import pipeline_steps  # noqa: E402
+from helpers.timing.verdict import verdict  # noqa: E402
 
 PARTS = ("gil", "prefetch", "getitems", "in_order")
 SWEEP = [("images_per_s", "images/s", ".1f"), ("images_per_s_min", "min", ".1f"), ("images_per_s_max", "max", ".1f"),
@@ -44,6 +45,20 @@ def gil(index, size: int, attempts: int) -> tuple[str, list[dict], list]:
                          ("releases_gil", "releases the GIL", "")]
 
 
+def verdicts(rows: list[dict], key: str, reference: object) -> list[str]:
+    """Each setting's repeats, and its verdict against the REFERENCE setting of KEY (helpers.verdict)."""
+    base = next((r for r in rows if r.get(key) == reference), None)
+    lines = []
+    for r in rows:
+        if "repeats" not in r:
+            continue
+        line = f"Repeats, {key}={r.get(key)}: {' '.join(f'{x:.1f}' for x in r['repeats'])} images/s"
+        if base is not None and r is not base:
+            line += f"; against {key}={reference}: {verdict(r['repeats'], base['repeats'])}"
+        lines.append(line)
+    return lines
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--data", default="data/sample")
@@ -58,7 +73,7 @@ def main() -> int:
                    help="repeat the GIL probe until its hashlib control shows a free second core (2 threads at least "
                         "1.6 x one), at most this many times; the table says which attempt it kept")
     args = p.parse_args()
-    index, size = index_image_folder(args.data), args.image_size
+    index, size, load_before = index_image_folder(args.data), args.image_size, load_average()
     stem = f"{args.out}/knobs_{args.tag}"
     common = dict(workers=args.workers, batches=args.batches, repeats=args.repeats)
     machine = (f"Measured on {machine_summary()}, {args.workers} workers, batch 32, {size} px, fast pipeline unless "
@@ -68,7 +83,7 @@ def main() -> int:
     def write(part: str, title: str, rows: list[dict], columns: list, *more: str) -> None:
         write_rows(rows, f"{stem}_{part}.csv")
         text = "\n".join([machine, "", title, format_table(rows, columns), *more,
-                          f"load average at the end: {os.getloadavg()[0]:.1f}"]) + "\n"
+                          conditions_line(load_before)]) + "\n"
         Path(f"{stem}_{part}.txt").write_text(text)
         print(text, flush=True)
 
@@ -78,7 +93,8 @@ def main() -> int:
         rows = knobs.loader_sweep(knobs.fast_dataset(index, size), [dict(prefetch_factor=f) for f in (1, 2, 4, 8)],
                                   image_size=size, **common)
         write("prefetch", "prefetch_factor", rows, [("prefetch_factor", "prefetch_factor", "d"), *SWEEP,
-                                                    ("in_flight_mb", "batches in flight MB", ".0f")])
+                                                    ("in_flight_mb", "batches in flight MB", ".0f")],
+              *verdicts(rows, "prefetch_factor", 2))
         knobs.plot_settings(rows, "prefetch_factor", f"prefetch_factor, {args.workers} workers, fast {size} px",
                       "in_flight_mb").savefig(f"{stem}_prefetch.png", dpi=110, bbox_inches="tight")
     if "getitems" in args.parts:
@@ -87,7 +103,7 @@ def main() -> int:
             dataset = knobs.fast_dataset(index, size, together=fetch == "__getitems__")
             rows += [dict(r, fetch=fetch) for r in knobs.loader_sweep(dataset, [{}], **common)]
         write("getitems", "__getitems__ (one call per batch) against one call per file", rows,
-              [("fetch", "fetch", "s"), *SWEEP])
+              [("fetch", "fetch", "s"), *SWEEP], *verdicts(rows, "fetch", "one file per call"))
     if "in_order" in args.parts:
         with tempfile.TemporaryDirectory() as tmp:
             slow = knobs.with_slow_files(index, tmp, large=2, large_px=4000)
@@ -106,7 +122,8 @@ def main() -> int:
                              f"{knobs.in_order_costs(seen)}; main process waited "
                              f"{timeline.summary(seen)['main_wait_s']:.3f} s")
             write("in_order", f"in_order with 2 very large JPEGs (4000 x 3000) among {len(slow.samples) - 2} small "
-                  "ones, batches drawn at random", rows, [("in_order", "in_order", ""), *SWEEP], *notes)
+                  "ones, batches drawn at random", rows, [("in_order", "in_order", ""), *SWEEP], *notes,
+                  *verdicts(rows, "in_order", True))
     return 0
 
 

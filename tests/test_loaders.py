@@ -1,10 +1,12 @@
+import random
+
 import numpy as np
 import torch
 from torch.utils.data import RandomSampler, SequentialSampler
 
 import pytest
 from helpers.loading.data import SkippedFiles, Unreadable, collate_skipping_bad
-from helpers.loading.loaders import build_loaders, reseed
+from helpers.loading.loaders import build_loaders, make_loader, reseed
 from helpers.loading.resume import EpochOrder
 
 
@@ -41,27 +43,28 @@ def test_shuffling_is_seeded_and_reseedable(sample_dir):
     assert _labels_in_order(a) == first
 
 
-class _NumpyDraw(torch.utils.data.Dataset):
+class _GlobalDraws(torch.utils.data.Dataset):
     def __len__(self):
         return 4
 
     def __getitem__(self, i):
-        return torch.tensor(np.random.randint(0, 2**31)), torch.utils.data.get_worker_info().id
+        return (torch.tensor([np.random.randint(0, 2**31), random.randrange(2**31), int(torch.randint(2**31, ()))]),
+                torch.utils.data.get_worker_info().id)
 
 
-def test_workers_get_distinct_reproducible_numpy_seeds():
-    from helpers.loading.loaders import seed_worker
+def test_a_seeded_generator_alone_gives_each_worker_its_own_repeatable_draws():
+    """No worker_init_fn: PyTorch seeds torch, random and NumPy in each worker (torch/utils/data/_utils/worker.py)."""
+    def draws(seed):
+        loader = make_loader(_GlobalDraws(), batch_size=1, num_workers=2, device="cpu", seed=seed, start_method="fork",
+                             collate_fn=torch.utils.data.default_collate)
+        assert loader.worker_init_fn is None
+        return [(tuple(x[0].tolist()), int(w)) for x, w in loader]
 
-    def draws():
-        loader = torch.utils.data.DataLoader(_NumpyDraw(), batch_size=1, num_workers=2, worker_init_fn=seed_worker,
-                                             generator=torch.Generator().manual_seed(0),
-                                             multiprocessing_context="fork")
-        return [(int(x), int(w)) for x, w in loader]
-
-    first = draws()
+    first = draws(0)
     by_worker = {w: x for x, w in first}
-    assert len(set(by_worker.values())) == 2
-    assert draws() == first
+    assert len(by_worker) == 2 and all(a != b for a, b in zip(*by_worker.values()))  # torch, random, NumPy all differ
+    assert draws(0) == first
+    assert draws(1) != first
 
 
 def test_collate_drops_unreadable_samples_and_names_them_once():
@@ -84,3 +87,15 @@ def test_a_batch_keeps_its_skipped_files_through_the_worker_queue_and_pin_memory
     batch = collate_skipping_bad([(torch.zeros(3), 0), Unreadable("x/bad.jpg", "empty file (0 bytes)")])
     for moved in (pickle.loads(pickle.dumps(batch)), copy.copy(batch)):  # what the queue and pin_memory do to it
         assert type(moved).__name__ == "Batch" and moved.skipped == batch.skipped and len(moved) == 2
+
+
+def test_persistent_workers_has_one_default_for_the_config_and_both_factories():
+    import inspect
+
+    from helpers.training.config import TrainConfig
+    from helpers.loading.loaders import PERSISTENT_WORKERS
+
+    defaults = {f.__name__: inspect.signature(f).parameters["persistent_workers"].default
+                for f in (build_loaders, make_loader)}
+    assert defaults == {"build_loaders": PERSISTENT_WORKERS, "make_loader": PERSISTENT_WORKERS}
+    assert TrainConfig.__dataclass_fields__["persistent_workers"].default is PERSISTENT_WORKERS

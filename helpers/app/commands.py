@@ -196,15 +196,18 @@ def ladder_options(p: argparse.ArgumentParser) -> None:
                      "each rung's own gain.",
          parents=(DATA, PROGRESS, outputs("one row per rung", "a PNG of images/s per rung")))
 def ladder(args: argparse.Namespace) -> int:
-    from ..timing.ladder import LADDER_COLUMNS, ladder as climb, machine_line, plot_ladder, summary
     from ..loading.samples import data_or_sample
+    from ..machine import conditions_line, load_average
+    from ..timing.ladder import LADDER_COLUMNS, ladder as climb, machine_line, plot_ladder, summary, verdicts
     from ..timing.tables import format_table
 
+    load_before = load_average()
     rows = climb(data_or_sample(args.data), args.workers, image_size=args.image_size, large_batch=args.batch_size,
                  batches=args.batches, repeats=args.repeats, progress=not args.no_progress)
     print(machine_line(rows))
     print(format_table(rows, LADDER_COLUMNS))
     print(summary(rows))
+    print("\n".join([*verdicts(rows), conditions_line(load_before)]))
     write_outputs(args, rows, lambda: plot_ladder(rows, machine_line(rows)))
     return 0
 

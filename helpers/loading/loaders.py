@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import inspect
-import random
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler
 
@@ -33,11 +31,8 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def seed_worker(worker_id: int) -> None:
-    """Give each worker's `random` and NumPy their own seed, derived from the per-worker torch seed."""
-    seed = torch.initial_seed() % 2**32
-    random.seed(seed)
-    np.random.seed(seed)
+# The course's one default for keeping workers between passes: TrainConfig and both factories take it from here.
+PERSISTENT_WORKERS = True
 
 
 def make_loader(
@@ -49,7 +44,7 @@ def make_loader(
     device: str | torch.device = "auto",
     seed: int = 0,
     num_samples: int | None = None,
-    persistent_workers: bool = False,
+    persistent_workers: bool = PERSISTENT_WORKERS,
     prefetch_factor: int | None = None,
     start_method: str | None = None,
     timeout: float = 0,
@@ -60,7 +55,9 @@ def make_loader(
     """One DataLoader with the course's rules: pinned only for CUDA, seeded shuffling and workers, bad files skipped.
 
     num_samples draws that many indices with replacement, for streams longer than the dataset (benchmarks).
-    sampler replaces shuffle and num_samples (a DistributedSampler, say); the seeded generator still seeds the workers.
+    sampler replaces shuffle and num_samples (a DistributedSampler, say). The seeded generator is passed in every case:
+    PyTorch draws the workers' base seed from it and seeds torch, random and NumPy in each worker from that
+    (torch/utils/data/_utils/worker.py), so no worker_init_fn is needed for runs to repeat.
     in_order=False hands batches over as workers finish them (torch 2.6 and later; refused with the fix before that).
     """
     generator = torch.Generator().manual_seed(seed)
@@ -69,10 +66,9 @@ def make_loader(
     workers = num_workers > 0
     return DataLoader(
         dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-        generator=generator if shuffle or sampler is not None else None,
+        generator=generator,
         num_workers=num_workers,
         pin_memory=resolve_device(device).type == "cuda",
-        worker_init_fn=seed_worker if workers else None,
         persistent_workers=persistent_workers and workers,
         prefetch_factor=prefetch_factor if workers else None,
         multiprocessing_context=start_method if workers else None,
@@ -101,7 +97,7 @@ def build_loaders(
     stratified: bool = True,
     seed: int = 0,
     device: str | torch.device = "auto",
-    persistent_workers: bool = False,
+    persistent_workers: bool = PERSISTENT_WORKERS,
     prefetch_factor: int | None = None,
     start_method: str | None = None,
     timeout: float = 0,

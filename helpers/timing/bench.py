@@ -11,13 +11,14 @@ from .ceilings import TrainingStep, one_core_throughput, synchronized_step
 from ..loading.data import ImageFolderIndex, SkippedFiles, index_image_folder
 from ..loading.gpu_decode import NO_CUDA_NOTE, DeviceDecode
 from ..loading.loaders import resolve_device
-from ..machine import machine_summary, past_the_cores_note, usable_cores
+from ..machine import conditions_line, load_average, machine_summary, past_the_cores_note, usable_cores
 from .measure import default_batch_size, measure_loader
 from .memory import available_mb, process_memory
 from .peers import cannot_work, measure_peer, missing, versions
 from ..progress import progress_bar
 from .tables import BENCH_COLUMNS, BENCH_KIND_COLUMNS, BENCH_MEMORY_COLUMNS, LOADER_COLUMN, format_table
 from ..loading.transforms import build_pipeline
+from .verdict import verdict
 
 
 @dataclass
@@ -29,6 +30,7 @@ class BenchResult:
     machine: str = ""
     notes: list[str] = field(default_factory=list)  # pipelines skipped, and why
     memory_budget_mb: float | None = None  # the most PSS a setting may reach; None: memory not measured
+    conditions: str = ""  # the machine, torch and the load average before and after the sweep
 
     def fits(self, row: dict) -> bool:
         """Whether ROW's main process and workers, grown once more by their growth over the window, fit the budget."""
@@ -84,7 +86,7 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
     WORKER_KINDS: the DataLoader's 'process' workers, the same batches made on 'thread' workers (helpers.timing.threads), or both.
     """
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
-    dev = resolve_device(device)
+    dev, load_before = resolve_device(device), load_average()
     result = BenchResult([], {}, usable_cores(), machine=machine_summary(), memory_budget_mb=memory_budget_mb())
     timed = contenders(loaders, worker_kinds)
     bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats * len(timed), "bench", progress,
@@ -110,21 +112,26 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
                 sample = pipe.collate([dataset[i % len(dataset)] for i in range(size)])
                 result.model_images_per_s[pipeline] = train.throughput_on_device(decode(sample) if decode else sample)
             named: set[tuple[str, str]] = set()
-            for n, (loader, kind) in [(n, c) for n in workers for c in timed]:  # compared loaders close in time
-                if skipped(loader, kind, pipeline, n, worker_kinds, unusable):
-                    bar.update(repeats)  # the notes say why: not installed, the peers' rules, or timed already
-                    continue
-                if named and (loader, kind) not in named:
-                    SkippedFiles.forget_warnings()  # each loader and kind names the bad files it met
-                named.add((loader, kind))
-                if loader == "dataloader":
-                    runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=repeats, device=dev,
-                                          seed=seed, start_method=start_method, step=train or decode,
-                                          on_repeat=bar.update, collate_fn=pipe.collate, memory=True,
-                                          worker_kind=kind)
-                else:
-                    runs = measure_peer(loader, index.samples, n, batch_size=size, batches=batches, repeats=repeats,
-                                        image_size=image_size, seed=seed, step=train, on_repeat=bar.update)
+            settings = [(n, c) for n in workers for c in timed]  # compared loaders close in time
+            timings: dict[tuple[int, tuple[str, str]], list] = {}
+            for _ in range(repeats):  # settings take turns within each repeat, so a drifting machine moves them alike
+                for n, (loader, kind) in settings:
+                    if skipped(loader, kind, pipeline, n, worker_kinds, unusable):
+                        bar.update(1)  # the notes say why: not installed, the peers' rules, or timed already
+                        continue
+                    if named and (loader, kind) not in named:
+                        SkippedFiles.forget_warnings()  # each loader and kind names the bad files it met
+                    named.add((loader, kind))
+                    if loader == "dataloader":
+                        runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=1, device=dev,
+                                              seed=seed, start_method=start_method, step=train or decode,
+                                              on_repeat=bar.update, collate_fn=pipe.collate, memory=True,
+                                              worker_kind=kind)
+                    else:
+                        runs = measure_peer(loader, index.samples, n, batch_size=size, batches=batches, repeats=1,
+                                            image_size=image_size, seed=seed, step=train, on_repeat=bar.update)
+                    timings.setdefault((n, (loader, kind)), []).extend(runs)
+            for (n, (loader, kind)), runs in timings.items():
                 speeds = [r.images_per_s for r in runs]
                 waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None and train]
                 result.rows.append(dict(
@@ -136,13 +143,14 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
                     data_wait_fraction=statistics.median(waits) if waits else None,
                     ceiling_fraction=statistics.median(speeds) / ceiling if ceiling else None,
                     pss_mb=statistics.median(r.pss_mb for r in runs),
-                    pss_growth_mb=statistics.median(r.pss_growth_mb for r in runs)))
+                    pss_growth_mb=statistics.median(r.pss_growth_mb for r in runs), repeats=speeds))
     bar.close()
     if set(loaders) - {"dataloader"}:
         result.notes.append(PEER_RULES)
     note = past_the_cores_note(workers)
     if note:
         result.notes.append(note)
+    result.conditions = conditions_line(load_before)
     return result
 
 
@@ -184,6 +192,7 @@ def report(result: BenchResult) -> str:
         lines.append(f"Memory: PSS of the main process and its workers at the end of the timed window, and its growth "
                      f"over it; a setting may reach {result.memory_budget_mb:.0f} MB ({MEMORY_MARGIN:.0%} of the "
                      f"memory there was), counting one more window's growth")
+    lines += verdicts(result.rows)
     for pipeline, one in result.one_core_images_per_s.items():
         lines.append(f"CPU ceiling, {pipeline}: {result.cores} cores x {one:.1f} images/s on one core, one thread "
                      f"= {one * result.cores:.1f} images/s")
@@ -211,7 +220,25 @@ def report(result: BenchResult) -> str:
                          f"{'more' if need is None else f'{need:.0f} MB'} of the {result.memory_budget_mb:.0f} MB "
                          f"budget; fewer workers, a smaller batch or prefetch_factor, or an index kept in NumPy "
                          f"arrays (notebook 07) lower it")
-    return "\n".join(lines)
+    return "\n".join(lines + [result.conditions] * bool(result.conditions))
+
+
+def verdicts(rows: list[dict]) -> list[str]:
+    """Each worker count against the one before it, from the repeats (helpers.verdict), with the repeats themselves."""
+    lines, before = [], {}
+    for r in rows:
+        if not r.get("repeats"):
+            continue
+        key = (r.get("loader", "dataloader"), r["pipeline"], r["mode"], r.get("worker_kind", "process"))
+        speeds = " ".join(f"{x:.1f}" for x in r["repeats"])
+        where = f"{' '.join(k for k in key if k not in ('dataloader', 'process'))} {r['num_workers']} workers"
+        line = f"Repeats, {where}: {speeds} images/s"
+        if key in before:
+            line += (f"; against {before[key]['num_workers']} workers: "
+                     f"{verdict(r['repeats'], before[key]['repeats'])}")
+        lines.append(line)
+        before[key] = r
+    return lines
 
 
 def above_ceiling(result: BenchResult) -> list[str]:

@@ -59,7 +59,7 @@ def one_epoch(index: ImageFolderIndex, setup: Setup, num_workers: int, device: t
     torch.manual_seed(seed)
     loaders = build_loaders(index, pipeline=setup.pipeline, image_size=setup.image_size, batch_size=setup.batch_size,
                             num_workers=num_workers, val_fraction=val_fraction, seed=seed, device=device,
-                            resumable=False)  # the blog's plain shuffled loader
+                            persistent_workers=False, resumable=False)  # the blog's loaders, started every pass
     model, optimizer = model_and_optimizer(len(index.classes), device, lr=1e-3, pretrained=False)
     criterion = nn.CrossEntropyLoss()
     run = dict(to_input=loaders.pipeline.to_model_input, max_batches=max_batches, progress=False)

@@ -90,16 +90,20 @@ def loader_sweep(dataset: Dataset, settings: Sequence[dict], *, workers: int = 2
     prefetch_factor); IMAGE_SIZE adds the uint8 batches in flight (workers x prefetch_factor x one batch) in MB."""
     rows = []
     warmup, timed = stream_window(workers, batches, None)
-    for setting in settings:
-        with past_the_cores(workers), explained_worker_failures():
-            loader = make_loader(dataset, batch_size=batch_size, num_workers=workers, device="cpu", seed=seed,
-                                 num_samples=(warmup + timed + 1) * batch_size, **setting)
-            runs = [time_stream(loader, timed, warmup, memory=True) for _ in range(repeats)]
+    timings: list[list] = [[] for _ in settings]
+    for _ in range(repeats):  # settings take turns within each repeat, so a drifting machine moves them alike
+        for setting, runs in zip(settings, timings):
+            with past_the_cores(workers), explained_worker_failures():
+                loader = make_loader(dataset, batch_size=batch_size, num_workers=workers, device="cpu", seed=seed,
+                                     persistent_workers=False,
+                                     num_samples=(warmup + timed + 1) * batch_size, **setting)
+                runs.append(time_stream(loader, timed, warmup, memory=True))
+    for setting, runs in zip(settings, timings):
         speeds = [r.images_per_s for r in runs]
         row = dict(setting, num_workers=workers, batch_size=batch_size, images_per_s=statistics.median(speeds),
                    images_per_s_min=min(speeds), images_per_s_max=max(speeds),
                    startup_s=statistics.median(r.startup_s for r in runs),
-                   pss_mb=statistics.median(r.pss_mb for r in runs))
+                   pss_mb=statistics.median(r.pss_mb for r in runs), repeats=speeds)
         if image_size:
             in_flight = workers * (setting.get("prefetch_factor") or 2)
             row["in_flight_mb"] = in_flight * batch_mb(batch_size, image_size, torch.uint8)

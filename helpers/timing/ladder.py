@@ -19,6 +19,7 @@ from ..machine import machine_summary, usable_cores
 from .measure import measure_loader, stream_window
 from ..progress import progress_bar
 from ..loading.transforms import Step, pipeline_steps
+from .verdict import verdict
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def ladder(data: str | Path | ImageFolderIndex, num_workers: int | None = None, 
                          num_workers=workers, image_size=image_size, images_per_s=median,
                          images_per_s_min=min(runs), images_per_s_max=max(runs),
                          gain=median / rows[-1]["images_per_s"] if rows else 1.0,
-                         total_gain=median / rows[0]["images_per_s"] if rows else 1.0))
+                         total_gain=median / rows[0]["images_per_s"] if rows else 1.0, repeats=runs))
     bar.close()
     return rows
 
@@ -97,6 +98,13 @@ LADDER_COLUMNS = (
     ("gain", "this step", ".2f"),
     ("total_gain", "vs blog", ".2f"),
 )
+
+
+def verdicts(rows: Sequence[dict]) -> list[str]:
+    """Each rung's repeats and its verdict against the rung before (helpers.verdict): what a ratio may be read as."""
+    return [f"Repeats, {r['part']}: {' '.join(f'{x:.1f}' for x in r['repeats'])} images/s"
+            + (f"; against {rows[i - 1]['part']}: {verdict(r['repeats'], rows[i - 1]['repeats'])}" if i else "")
+            for i, r in enumerate(rows) if "repeats" in r]
 
 
 def summary(rows: Sequence[dict]) -> str:

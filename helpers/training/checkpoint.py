@@ -28,7 +28,8 @@ def save_checkpoint(path: str | Path, *, epoch: int, model: nn.Module, optimizer
 
 def load_checkpoint(path: str | Path, model: nn.Module | None = None,
                     optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
-    """Load with weights_only=True (no pickled code runs) and restore MODEL and OPTIMIZER when given."""
+    """Load with weights_only=True (unpickling limited to tensors, containers and an allow-list of torch functions) and
+    restore MODEL and OPTIMIZER when given."""
     path = Path(path)
     fix = f"delete {path} to start afresh, or point --checkpoint at another file"
     try:

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from .. import options
 from ..errors import OptionError
+from ..loading.loaders import PERSISTENT_WORKERS
 from ..loading.transforms import PIPELINES
 
 
@@ -51,7 +52,7 @@ class TrainConfig:
     pretrained: bool = option(True, "skip the ImageNet weights (random backbone)")
     max_batches: int | None = option(None, "cap batches per split per epoch (quick runs); default: all",
                                      options.positive_int)
-    persistent_workers: bool = option(True, "start workers afresh for every pass instead of keeping them alive "
+    persistent_workers: bool = option(PERSISTENT_WORKERS, "start workers afresh for every pass instead of keeping them alive "
                                             "between epochs (start-up paid each time; ignored with --num-workers 0)")
     prefetch_factor: int | None = option(None, "batches each worker loads ahead (needs --num-workers 1 or more)",
                                          options.positive_int)
