@@ -31,6 +31,7 @@ class BenchResult:
     notes: list[str] = field(default_factory=list)  # pipelines skipped, and why
     memory_budget_mb: float | None = None  # the most PSS a setting may reach; None: memory not measured
     conditions: str = ""  # the machine, torch and the load average before and after the sweep
+    repeats: dict = field(default_factory=dict)  # images/s of every repeat, by (loader, pipeline, mode, kind, workers)
 
     def fits(self, row: dict) -> bool:
         """Whether ROW's main process and workers, grown once more by their growth over the window, fit the budget."""
@@ -143,7 +144,8 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
                     data_wait_fraction=statistics.median(waits) if waits else None,
                     ceiling_fraction=statistics.median(speeds) / ceiling if ceiling else None,
                     pss_mb=statistics.median(r.pss_mb for r in runs),
-                    pss_growth_mb=statistics.median(r.pss_growth_mb for r in runs), repeats=speeds))
+                    pss_growth_mb=statistics.median(r.pss_growth_mb for r in runs)))
+                result.repeats[(loader, pipeline, result.rows[-1]["mode"], kind, n)] = speeds
     bar.close()
     if set(loaders) - {"dataloader"}:
         result.notes.append(PEER_RULES)
@@ -192,7 +194,7 @@ def report(result: BenchResult) -> str:
         lines.append(f"Memory: PSS of the main process and its workers at the end of the timed window, and its growth "
                      f"over it; a setting may reach {result.memory_budget_mb:.0f} MB ({MEMORY_MARGIN:.0%} of the "
                      f"memory there was), counting one more window's growth")
-    lines += verdicts(result.rows)
+    lines += verdicts(result)
     for pipeline, one in result.one_core_images_per_s.items():
         lines.append(f"CPU ceiling, {pipeline}: {result.cores} cores x {one:.1f} images/s on one core, one thread "
                      f"= {one * result.cores:.1f} images/s")
@@ -223,16 +225,17 @@ def report(result: BenchResult) -> str:
     return "\n".join(lines + [result.conditions] * bool(result.conditions))
 
 
-def verdicts(rows: list[dict]) -> list[str]:
+def verdicts(result: BenchResult) -> list[str]:
     """Each worker count against the one before it, from the repeats (helpers.verdict), with the repeats themselves."""
     lines, before = [], {}
-    for r in rows:
-        if not r.get("repeats"):
-            continue
+    for r in result.rows:
         key = (r.get("loader", "dataloader"), r["pipeline"], r["mode"], r.get("worker_kind", "process"))
-        speeds = " ".join(f"{x:.1f}" for x in r["repeats"])
+        speeds = result.repeats.get((*key, r["num_workers"]))
+        if not speeds:
+            continue
+        r = dict(r, repeats=speeds)
         where = f"{' '.join(k for k in key if k not in ('dataloader', 'process'))} {r['num_workers']} workers"
-        line = f"Repeats, {where}: {speeds} images/s"
+        line = f"Repeats, {where}: {' '.join(f'{x:.1f}' for x in speeds)} images/s"
         if key in before:
             line += (f"; against {before[key]['num_workers']} workers: "
                      f"{verdict(r['repeats'], before[key]['repeats'])}")
