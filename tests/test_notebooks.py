@@ -164,7 +164,7 @@ def test_a_cell_past_the_time_limit_ends_the_run_in_one_line_with_nothing_left_r
 
 
 def test_nbval_starts_its_kernels_as_the_main_job_does(tmp_path):
-    """The test command's nbval kernels use the main job's kernel manager (helpers/kernels.py): the stored output
+    """The test command's nbval kernels use the main job's kernel manager (helpers/app/kernels.py): the stored output
     'ipc' matches only when the kernel was started by it (jupyter_client's default is tcp)."""
     import os
     import shutil
