@@ -21,7 +21,6 @@ from helpers.machine import conditions_line, load_average, machine_summary  # no
 from helpers.timing.tables import format_table, write_rows  # noqa: E402
 from helpers.lessons.timeline_plot import plot_timeline  # noqa: E402
 from helpers.loading.transforms import pipeline_steps  # noqa: E402
-from helpers.timing.verdict import verdict  # noqa: E402
 
 PARTS = ("gil", "prefetch", "getitems", "in_order")
 SWEEP = [("images_per_s", "images/s", ".1f"), ("images_per_s_min", "min", ".1f"), ("images_per_s_max", "max", ".1f"),
@@ -46,17 +45,10 @@ def gil(index, size: int, attempts: int) -> tuple[str, list[dict], list]:
 
 
 def verdicts(rows: list[dict], key: str, reference: object) -> list[str]:
-    """Each setting's repeats, and its verdict against the REFERENCE setting of KEY (helpers.verdict)."""
-    base = next((r for r in rows if r.get(key) == reference), None)
-    lines = []
-    for r in rows:
-        if "repeats" not in r:
-            continue
-        line = f"Repeats, {key}={r.get(key)}: {' '.join(f'{x:.1f}' for x in r['repeats'])} images/s"
-        if base is not None and r is not base:
-            line += f"; against {key}={reference}: {verdict(r['repeats'], base['repeats'])}"
-        lines.append(line)
-    return lines
+    """Each setting's repeats, and the sweep's verdict against the REFERENCE setting of KEY (helpers.timing.sweep)."""
+    return [f"Repeats, {key}={r.get(key)}: {' '.join(f'{x:.1f}' for x in r['repeats'])} images/s"
+            + (f"; against {key}={reference}: {r['verdict']}" if r.get("verdict") else "")
+            for r in rows if "repeats" in r]
 
 
 def main() -> int:
@@ -81,7 +73,7 @@ def main() -> int:
                "read ratios within one table")
 
     def write(part: str, title: str, rows: list[dict], columns: list, *more: str) -> None:
-        write_rows(rows, f"{stem}_{part}.csv")
+        write_rows(rows, f"{stem}_{part}.csv", [k for k in rows[0] if k != "verdict"])  # the txt says it
         text = "\n".join([machine, "", title, format_table(rows, columns), *more,
                           conditions_line(load_before)]) + "\n"
         Path(f"{stem}_{part}.txt").write_text(text)
@@ -91,17 +83,17 @@ def main() -> int:
         write("gil", *gil(index, size, args.gil_attempts))
     if "prefetch" in args.parts:
         rows = knobs.loader_sweep(knobs.fast_dataset(index, size), [dict(prefetch_factor=f) for f in (1, 2, 4, 8)],
-                                  image_size=size, **common)
+                                  image_size=size, reference=1, **common)
         write("prefetch", "prefetch_factor", rows, [("prefetch_factor", "prefetch_factor", "d"), *SWEEP,
                                                     ("in_flight_mb", "batches in flight MB", ".0f")],
               *verdicts(rows, "prefetch_factor", 2))
         knobs.plot_settings(rows, "prefetch_factor", f"prefetch_factor, {args.workers} workers, fast {size} px",
                       "in_flight_mb").savefig(f"{stem}_prefetch.png", dpi=110, bbox_inches="tight")
     if "getitems" in args.parts:
-        rows = []
-        for fetch in ("one file per call", "__getitems__"):
-            dataset = knobs.fast_dataset(index, size, together=fetch == "__getitems__")
-            rows += [dict(r, fetch=fetch) for r in knobs.loader_sweep(dataset, [{}], **common)]
+        fetches = ("one file per call", "__getitems__")  # timed in turns, like every other sweep
+        datasets = [knobs.fast_dataset(index, size, together=fetch == "__getitems__") for fetch in fetches]
+        rows = [dict(r, fetch=fetch) for r, fetch in
+                zip(knobs.loader_sweep(datasets, [{}, {}], reference=0, **common), fetches)]
         write("getitems", "__getitems__ (one call per batch) against one call per file", rows,
               [("fetch", "fetch", "s"), *SWEEP], *verdicts(rows, "fetch", "one file per call"))
     if "in_order" in args.parts:
@@ -109,7 +101,7 @@ def main() -> int:
             slow = knobs.with_slow_files(index, tmp, large=2, large_px=4000)
             where = knobs.slow_positions(slow)
             rows = knobs.loader_sweep(knobs.fast_dataset(slow, size), [dict(in_order=True), dict(in_order=False)],
-                                      **common)
+                                      reference=0, **common)
             notes = []
             for in_order in (True, False):
                 seen = timeline.record(slow, args.workers, image_size=size, batch_size=8, batches=16,

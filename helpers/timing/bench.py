@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 import os
-import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Collection, Sequence
+from typing import Any, Collection, Sequence
 
 from .ceilings import TrainingStep, one_core_throughput, synchronized_step
 from ..loading.data import ImageFolderIndex, SkippedFiles, index_image_folder
@@ -18,6 +17,7 @@ from .peers import cannot_work, measure_peer, missing, versions
 from ..progress import progress_bar
 from .tables import BENCH_COLUMNS, BENCH_KIND_COLUMNS, BENCH_MEMORY_COLUMNS, LOADER_COLUMN, format_table
 from ..loading.transforms import build_pipeline
+from .sweep import SKIP, sweep
 from .verdict import verdict
 
 
@@ -113,39 +113,37 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
                 sample = pipe.collate([dataset[i % len(dataset)] for i in range(size)])
                 result.model_images_per_s[pipeline] = train.throughput_on_device(decode(sample) if decode else sample)
             named: set[tuple[str, str]] = set()
+            mode = "loader" if train is None else "end-to-end"
+
+            def once(setting: tuple[int, tuple[str, str]]) -> Any:
+                n, (loader, kind) = setting
+                if skipped(loader, kind, pipeline, n, worker_kinds, unusable):
+                    return SKIP  # the notes say why: not installed, the peers' rules, or timed already
+                if named and (loader, kind) not in named:
+                    SkippedFiles.forget_warnings()  # each loader and kind names the bad files it met
+                named.add((loader, kind))
+                if loader == "dataloader":
+                    run, = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=1, device=dev,
+                                          seed=seed, start_method=start_method, step=train or decode,
+                                          collate_fn=pipe.collate, memory=True, worker_kind=kind)
+                else:
+                    run, = measure_peer(loader, index.samples, n, batch_size=size, batches=batches, repeats=1,
+                                        image_size=image_size, seed=seed, step=train)
+                return run
+
             settings = [(n, c) for n in workers for c in timed]  # compared loaders close in time
-            timings: dict[tuple[int, tuple[str, str]], list] = {}
-            for _ in range(repeats):  # settings take turns within each repeat, so a drifting machine moves them alike
-                for n, (loader, kind) in settings:
-                    if skipped(loader, kind, pipeline, n, worker_kinds, unusable):
-                        bar.update(1)  # the notes say why: not installed, the peers' rules, or timed already
-                        continue
-                    if named and (loader, kind) not in named:
-                        SkippedFiles.forget_warnings()  # each loader and kind names the bad files it met
-                    named.add((loader, kind))
-                    if loader == "dataloader":
-                        runs = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=1, device=dev,
-                                              seed=seed, start_method=start_method, step=train or decode,
-                                              on_repeat=bar.update, collate_fn=pipe.collate, memory=True,
-                                              worker_kind=kind)
-                    else:
-                        runs = measure_peer(loader, index.samples, n, batch_size=size, batches=batches, repeats=1,
-                                            image_size=image_size, seed=seed, step=train, on_repeat=bar.update)
-                    timings.setdefault((n, (loader, kind)), []).extend(runs)
-            for (n, (loader, kind)), runs in timings.items():
-                speeds = [r.images_per_s for r in runs]
-                waits = [r.data_wait_fraction for r in runs if r.data_wait_fraction is not None and train]
+            for row in sweep(settings, once, repeats, value=lambda r: r.images_per_s,
+                             on_repeat=lambda *_: bar.update(1), group=lambda s: s[1]):
+                n, (loader, kind) = row.setting
+                wait = row.median_of(lambda r: r.data_wait_fraction) if train else None
                 result.rows.append(dict(
-                    loader=loader, pipeline=pipeline, mode="loader" if train is None else "end-to-end",
-                    worker_kind=kind, num_workers=n,
+                    loader=loader, pipeline=pipeline, mode=mode, worker_kind=kind, num_workers=n,
                     batch_size=size, image_size=image_size, device=str(dev),
-                    images_per_s=statistics.median(speeds), images_per_s_min=min(speeds),
-                    images_per_s_max=max(speeds), startup_s=statistics.median(r.startup_s for r in runs),
-                    data_wait_fraction=statistics.median(waits) if waits else None,
-                    ceiling_fraction=statistics.median(speeds) / ceiling if ceiling else None,
-                    pss_mb=statistics.median(r.pss_mb for r in runs),
-                    pss_growth_mb=statistics.median(r.pss_growth_mb for r in runs)))
-                result.repeats[(loader, pipeline, result.rows[-1]["mode"], kind, n)] = speeds
+                    images_per_s=row.median, images_per_s_min=row.min, images_per_s_max=row.max,
+                    startup_s=row.median_of(lambda r: r.startup_s), data_wait_fraction=wait,
+                    ceiling_fraction=row.median / ceiling if ceiling else None,
+                    pss_mb=row.median_of(lambda r: r.pss_mb), pss_growth_mb=row.median_of(lambda r: r.pss_growth_mb)))
+                result.repeats[(loader, pipeline, mode, kind, n)] = list(row.values)
     bar.close()
     if set(loaders) - {"dataloader"}:
         result.notes.append(PEER_RULES)

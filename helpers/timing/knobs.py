@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import shutil
-import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,6 +17,7 @@ from ..loading.loaders import make_loader
 from ..machine import past_the_cores
 from .measure import stream_window, time_stream
 from .memory import batch_mb
+from .sweep import sweep
 from ..loading.transforms import build_pipeline
 
 
@@ -84,26 +84,32 @@ class FetchedTogether(Dataset):
         return [(self.dataset.transform(image), s.label) for image, s in zip(images, samples)]
 
 
-def loader_sweep(dataset: Dataset, settings: Sequence[dict], *, workers: int = 2, batch_size: int = 32,
-                 batches: int = 40, repeats: int = 3, seed: int = 0, image_size: int | None = None) -> list[dict]:
+def loader_sweep(dataset: Dataset | Sequence[Dataset], settings: Sequence[dict], *, workers: int = 2,
+                 batch_size: int = 32, batches: int = 40, repeats: int = 3, seed: int = 0,
+                 image_size: int | None = None, reference: int | None = None) -> list[dict]:
     """Images/s (every repeat), start-up and PSS for each SETTING, a dict of make_loader's keyword arguments (in_order,
-    prefetch_factor); IMAGE_SIZE adds the uint8 batches in flight (workers x prefetch_factor x one batch) in MB."""
-    rows = []
+    prefetch_factor); IMAGE_SIZE adds the uint8 batches in flight (workers x prefetch_factor x one batch) in MB.
+
+    DATASET is one for all settings or one per setting; each row's verdict is against the setting numbered REFERENCE,
+    or the one before it when None.
+    """
+    datasets = list(dataset) if isinstance(dataset, (list, tuple)) else [dataset] * len(settings)
     warmup, timed = stream_window(workers, batches, None)
-    timings: list[list] = [[] for _ in settings]
-    for _ in range(repeats):  # settings take turns within each repeat, so a drifting machine moves them alike
-        for setting, runs in zip(settings, timings):
-            with past_the_cores(workers), explained_worker_failures():
-                loader = make_loader(dataset, batch_size=batch_size, num_workers=workers, device="cpu", seed=seed,
-                                     persistent_workers=False,
-                                     num_samples=(warmup + timed + 1) * batch_size, **setting)
-                runs.append(time_stream(loader, timed, warmup, memory=True))
-    for setting, runs in zip(settings, timings):
-        speeds = [r.images_per_s for r in runs]
-        row = dict(setting, num_workers=workers, batch_size=batch_size, images_per_s=statistics.median(speeds),
-                   images_per_s_min=min(speeds), images_per_s_max=max(speeds),
-                   startup_s=statistics.median(r.startup_s for r in runs),
-                   pss_mb=statistics.median(r.pss_mb for r in runs), repeats=speeds)
+
+    def once(k: int) -> Any:
+        with past_the_cores(workers), explained_worker_failures():
+            loader = make_loader(datasets[k], batch_size=batch_size, num_workers=workers, device="cpu", seed=seed,
+                                 persistent_workers=False, num_samples=(warmup + timed + 1) * batch_size,
+                                 **settings[k])
+            return time_stream(loader, timed, warmup, memory=True)
+
+    rows = []
+    for swept in sweep(range(len(settings)), once, repeats, value=lambda r: r.images_per_s, reference=reference):
+        setting = settings[swept.setting]
+        row = dict(setting, num_workers=workers, batch_size=batch_size, images_per_s=swept.median,
+                   images_per_s_min=swept.min, images_per_s_max=swept.max,
+                   startup_s=swept.median_of(lambda r: r.startup_s), pss_mb=swept.median_of(lambda r: r.pss_mb),
+                   repeats=swept.values, verdict=swept.verdict)
         if image_size:
             in_flight = workers * (setting.get("prefetch_factor") or 2)
             row["in_flight_mb"] = in_flight * batch_mb(batch_size, image_size, torch.uint8)

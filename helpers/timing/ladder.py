@@ -6,7 +6,6 @@ workers, warm-up and window, so each part of the gain is read off its own row.
 """
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -19,7 +18,7 @@ from ..machine import machine_summary, usable_cores
 from .measure import measure_loader, stream_window
 from ..progress import progress_bar
 from ..loading.transforms import Step, pipeline_steps
-from .verdict import verdict
+from .sweep import sweep
 
 
 @dataclass(frozen=True)
@@ -71,20 +70,22 @@ def ladder(data: str | Path | ImageFolderIndex, num_workers: int | None = None, 
     # small-batch rung is not timed over a shorter, noisier stretch.
     images = stream_window(workers, batches, None)[1] * max(rung.batch_size for rung in steps)
     timed = [max(1, images // rung.batch_size) for rung in steps]
-    speeds: list[list[float]] = [[] for _ in steps]
-    for _ in range(repeats):  # rungs take turns within each repeat, so a machine that drifts moves them all alike
-        for number, rung in enumerate(steps):
-            run, = measure_loader(rung.dataset(index), workers, batch_size=rung.batch_size, batches=timed[number],
-                                  seed=seed, start_method=start_method, on_repeat=bar.update)
-            speeds[number].append(run.images_per_s)
+
+    def once(number: int) -> float:
+        rung = steps[number]
+        run, = measure_loader(rung.dataset(index), workers, batch_size=rung.batch_size, batches=timed[number],
+                              seed=seed, start_method=start_method)
+        return run.images_per_s
+
     rows: list[dict] = []
-    for number, (rung, runs) in enumerate(zip(steps, speeds)):
-        median = statistics.median(runs)
-        rows.append(dict(rung=number, part=rung.part, change=rung.change, batch_size=rung.batch_size,
+    for row in sweep(range(len(steps)), once, repeats, on_repeat=lambda *_: bar.update(1)):
+        rung, median = steps[row.setting], row.median
+        rows.append(dict(rung=row.setting, part=rung.part, change=rung.change, batch_size=rung.batch_size,
                          num_workers=workers, image_size=image_size, images_per_s=median,
-                         images_per_s_min=min(runs), images_per_s_max=max(runs),
+                         images_per_s_min=row.min, images_per_s_max=row.max,
                          gain=median / rows[-1]["images_per_s"] if rows else 1.0,
-                         total_gain=median / rows[0]["images_per_s"] if rows else 1.0, repeats=runs))
+                         total_gain=median / rows[0]["images_per_s"] if rows else 1.0, repeats=row.values,
+                         verdict=row.verdict))
     bar.close()
     return rows
 
@@ -101,9 +102,10 @@ LADDER_COLUMNS = (
 
 
 def verdicts(rows: Sequence[dict]) -> list[str]:
-    """Each rung's repeats and its verdict against the rung before (helpers.verdict): what a ratio may be read as."""
+    """Each rung's repeats and the sweep's verdict against the rung before (helpers.timing.sweep): what a ratio may be
+    read as."""
     return [f"Repeats, {r['part']}: {' '.join(f'{x:.1f}' for x in r['repeats'])} images/s"
-            + (f"; against {rows[i - 1]['part']}: {verdict(r['repeats'], rows[i - 1]['repeats'])}" if i else "")
+            + (f"; against {rows[i - 1]['part']}: {r['verdict']}" if i and r.get("verdict") else "")
             for i, r in enumerate(rows) if "repeats" in r]
 
 
