@@ -62,3 +62,14 @@ def test_median_of_leaves_out_missing_values():
     once, _ = fake({"a": [dict(v=1.0, w=None), dict(v=3.0, w=None), dict(v=2.0, w=None)]})
     row, = sweep(["a"], once, 3, value=lambda r: r["v"])
     assert row.median_of(lambda r: r["v"]) == 2.0 and row.median_of(lambda r: r["w"]) is None
+
+
+def test_loader_sweep_gives_one_row_per_setting_judged_against_the_reference(sample_dir):
+    from helpers.loading.data import index_image_folder
+    from helpers.timing.knobs import fast_dataset, loader_sweep
+
+    rows = loader_sweep(fast_dataset(index_image_folder(sample_dir), 32), [dict(in_order=True), dict(in_order=False)],
+                        workers=0, batch_size=4, batches=2, repeats=2, reference=0)
+    assert [r["in_order"] for r in rows] == [True, False]
+    assert [len(r["repeats"]) for r in rows] == [2, 2]
+    assert rows[0]["verdict"] is None and rows[1]["verdict"] == TOO_FEW

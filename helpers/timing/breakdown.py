@@ -6,7 +6,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence
 
 import torch
 from torch.utils.data import Dataset, default_collate
@@ -15,11 +15,17 @@ from ..loading.data import ImageFolderIndex, index_image_folder
 from ..loading.loaders import resolve_device
 from ..machine import one_thread
 from .measure import default_batch_size, measure_loader, step_costs
+from .sweep import sweep
 from .tables import format_table
 from ..loading.transforms import pipeline_steps, run_steps
 
-if TYPE_CHECKING:
-    from .bench import BenchResult
+
+class Ceilings(Protocol):
+    """What against() reads from a bench result (helpers.timing.bench.BenchResult has it): rows, and the CPU ceiling."""
+
+    rows: list[dict]
+    one_core_images_per_s: dict[str, float]
+    cores: int
 
 
 class ConstantImages(Dataset):
@@ -38,23 +44,29 @@ class ConstantImages(Dataset):
 def transfer_costs(image_size: int = 512, batch_size: int = 32,
                    dtypes: Sequence[torch.dtype] = (torch.float32, torch.uint8), workers: Sequence[int] = (0, 1, 2),
                    batches: int = 8, repeats: int = 3, start_method: str | None = None) -> list[dict]:
-    """What collating a batch and moving it out of a worker costs, per dtype, with no decoding to hide it.
+    """What collating a batch and moving it out of a worker costs, per dtype, with no decoding to hide it; the settings
+    take turns within each repeat (helpers.timing.sweep).
 
     With 0 workers the batch is stacked in this process on one thread, as a worker would stack it, so the
     difference to 1 worker is the trip alone, not a difference in threads.
     """
+    datasets = {dtype: ConstantImages(image_size, dtype) for dtype in dtypes}
+
+    def once(setting: tuple[torch.dtype, int]) -> float:
+        dtype, n = setting
+        with one_thread() if n == 0 else contextlib.nullcontext():
+            run, = measure_loader(datasets[dtype], n, batch_size=batch_size, batches=batches,
+                                  start_method=start_method)
+        return 1000 * batch_size / run.images_per_s
+
     rows = []
-    for dtype in dtypes:
-        dataset = ConstantImages(image_size, dtype)
-        mb = batch_size * dataset.image.numel() * dataset.image.element_size() / 1e6
-        for n in workers:
-            with one_thread() if n == 0 else contextlib.nullcontext():
-                runs = measure_loader(dataset, n, batch_size=batch_size, batches=batches, repeats=repeats,
-                                      start_method=start_method)
-            ms = [1000 * batch_size / r.images_per_s for r in runs]
-            rows.append(dict(dtype=str(dtype).removeprefix("torch."), num_workers=n, batch_size=batch_size,
-                             image_size=image_size, mb_per_batch=mb, ms_per_batch=statistics.median(ms),
-                             ms_min=min(ms), ms_max=max(ms), mb_per_s=mb / statistics.median(ms) * 1000))
+    for row in sweep([(d, n) for d in dtypes for n in workers], once, repeats, higher_is_better=False):
+        dtype, n = row.setting
+        image = datasets[dtype].image
+        mb = batch_size * image.numel() * image.element_size() / 1e6
+        rows.append(dict(dtype=str(dtype).removeprefix("torch."), num_workers=n, batch_size=batch_size,
+                         image_size=image_size, mb_per_batch=mb, ms_per_batch=row.median,
+                         ms_min=row.min, ms_max=row.max, mb_per_s=mb / row.median * 1000))
     return rows
 
 
@@ -125,7 +137,7 @@ class Breakdown:
                          + f" ms per image; {total:.2f} ms in all = {1000 / total:.0f} images/s per core")
         return "\n".join(lines + ["", format_table(self.transfer, TRANSFER_COLUMNS)])
 
-    def against(self, result: BenchResult) -> str:
+    def against(self, result: Ceilings) -> str:
         """Each pipeline's best loader-only throughput beside its CPU ceiling, and beside one that pays for the trip."""
         lines = []
         for label, rows in self.costs.items():
