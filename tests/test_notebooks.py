@@ -9,7 +9,7 @@ import pytest
 from helpers.loading.data import index_image_folder
 from helpers.app.notebooks import (BENCH_CSV, PROFILES, SUMMARY, NotebookFailed, NotebookRun, declared_parameters,
                                notebook_paths, run_notebooks, summary, total_seconds, write_summary)
-from helpers.timing.tables import write_csv
+from helpers.timing.bench import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = notebook_paths()

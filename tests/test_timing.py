@@ -9,7 +9,8 @@ from helpers.lessons.plots import plot_bench, plot_time_breakdown, plot_transfer
 from helpers.timing.bench import BenchResult, bench, report
 from helpers.timing.breakdown import explain, transfer_costs, where_time_goes
 from helpers.timing.measure import time_stream
-from helpers.timing.tables import CSV_COLUMNS, format_table, write_csv
+from helpers.timing.bench import CSV_COLUMNS, write_csv
+from helpers.timing.tables import format_table
 from helpers.loading.transforms import pipeline_steps
 
 NUM_THREADS = torch.get_num_threads()

@@ -159,11 +159,10 @@ def bench_options(p: argparse.ArgumentParser) -> None:
          parents=(DATA, DEVICE, START_METHOD, PROGRESS,
                   outputs("one row per setting", "a PNG of images/s and memory (PSS) against num_workers")))
 def bench(args: argparse.Namespace) -> int:
-    from ..timing.bench import bench, report
+    from ..timing.bench import bench, report, write_csv
     from ..timing.breakdown import explain
     from ..lessons.plots import plot_bench
     from ..loading.samples import data_or_sample
-    from ..timing.tables import write_csv
 
     data = data_or_sample(args.data)
     result = bench(data, args.workers, pipelines=args.pipeline, models=args.model, image_size=args.image_size,

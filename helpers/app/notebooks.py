@@ -176,7 +176,8 @@ def total_seconds(summary_text: str) -> float:
 
 def summary(runs: list[NotebookRun], out: str | Path) -> str:
     """Seconds per notebook, then the num_workers table notebook 05 measured."""
-    from ..timing.tables import BENCH_COLUMNS, format_table, read_csv
+    from ..timing.bench import BENCH_COLUMNS
+    from ..timing.tables import format_table, read_csv
 
     rows = [dict(notebook=r.name, seconds=r.seconds) for r in runs]
     lines = [format_table(rows, (("notebook", "notebook", "s"), ("seconds", "seconds", ".1f"))),

@@ -15,10 +15,38 @@ from .measure import default_batch_size, measure_loader
 from .memory import available_mb, process_memory
 from .peers import cannot_work, measure_peer, missing, versions
 from ..progress import progress_bar
-from .tables import BENCH_COLUMNS, BENCH_KIND_COLUMNS, BENCH_MEMORY_COLUMNS, LOADER_COLUMN, format_table
+from .tables import format_table, write_rows
 from ..loading.transforms import build_pipeline
 from .sweep import SKIP, sweep
 from .verdict import verdict
+
+
+CSV_COLUMNS = ("loader", "pipeline", "mode", "worker_kind", "num_workers", "batch_size", "image_size", "device",
+               "images_per_s", "images_per_s_min", "images_per_s_max", "startup_s", "data_wait_fraction", "ceiling_fraction",
+               "pss_mb", "pss_growth_mb")
+BENCH_COLUMNS = (
+    ("pipeline", "pipeline", "s"),
+    ("mode", "mode", "s"),
+    ("num_workers", "workers", "d"),
+    ("batch_size", "batch", "d"),
+    ("images_per_s", "images/s", ".1f"),
+    ("images_per_s_min", "min", ".1f"),
+    ("images_per_s_max", "max", ".1f"),
+    ("startup_s", "start-up s", ".2f"),
+    ("data_wait_fraction", "data wait", ".0%"),
+    ("ceiling_fraction", "of CPU ceiling", ".0%"),
+)
+LOADER_COLUMN = ("loader", "loader", "s")  # printed first when the specialised loaders were timed too
+BENCH_MEMORY_COLUMNS = (  # apart, so tables of CSVs from before memory was measured still print
+    ("pss_mb", "PSS MB", ".0f"),
+    ("pss_growth_mb", "PSS growth MB", "+.1f"),
+)
+BENCH_KIND_COLUMNS = (("worker_kind", "worker kind", "s"),)  # last, so tables of older CSVs keep their columns
+
+
+def write_csv(rows: Sequence[dict], path: str | Path) -> None:
+    """Bench rows as CSV, one column per CSV_COLUMNS entry, so results from different machines line up."""
+    write_rows(rows, path, CSV_COLUMNS)
 
 
 @dataclass

@@ -130,21 +130,3 @@ def in_order_costs(rows: Sequence[dict]) -> list[tuple[int, int]]:
         arrived = [r["batch"] for r in sorted((r for r in rows if r["epoch"] == epoch), key=lambda r: r["received_s"])]
         out += [(k, b) for k, b in enumerate(arrived) if b != k]
     return out
-
-
-def plot_settings(rows: list[dict], label: str, title: str, memory_key: str | None = None) -> Any:
-    """Images/s per setting (median, min-max bars), with MEMORY_KEY's values beside it when given."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 3.8) if memory_key else (6, 3.8))
-    axes = fig.subplots(1, 2) if memory_key else [fig.subplots()]
-    names = [str(r[label]) for r in rows]
-    err = [[r["images_per_s"] - r["images_per_s_min"] for r in rows],
-           [r["images_per_s_max"] - r["images_per_s"] for r in rows]]
-    axes[0].bar(names, [r["images_per_s"] for r in rows], yerr=err, capsize=4)
-    axes[0].set(title=title, xlabel=label, ylabel="Images per second (median, min-max)")
-    if memory_key:
-        axes[1].bar(names, [r[memory_key] for r in rows], color="tab:orange")
-        axes[1].set(title=f"{memory_key} by {label}", xlabel=label, ylabel="MB")
-    fig.tight_layout()
-    return fig
