@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The optional peers of notebook 10 into .venv: FFmpeg's shared libraries for SPDL (apt-get), then requirements-peers.txt.
+# The optional peers of notebook 11 into .venv: FFmpeg's shared libraries for SPDL (apt-get), then requirements-peers.txt.
 # The course runs and its tests pass without them; a peer that is missing is skipped with one line.
 set -euo pipefail
 cd "$(dirname "$0")/.."

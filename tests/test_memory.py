@@ -1,5 +1,5 @@
 """What workers cost in memory: the psutil probe, the course's index, the bench's budget. The copy-on-read lab's
-claims (the list copied into each worker, the course's index not) are compared by nbval in notebook 07, and its
+claims (the list copied into each worker, the course's index not) are compared by nbval in notebook 08, and its
 command's table, CSV and plot are tested in test_cli.py."""
 import os
 import pickle

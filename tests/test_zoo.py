@@ -1,5 +1,5 @@
 """The failure zoo with real processes: each failure reproduced, ending in the course's message, then fixed. Running
-out of open files (and its two fixes) is compared by nbval in notebook 08, which runs the same child processes."""
+out of open files (and its two fixes) is compared by nbval in notebook 09, which runs the same child processes."""
 import pytest
 
 from helpers.lessons import zoo

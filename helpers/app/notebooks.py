@@ -26,12 +26,12 @@ PROFILES: dict[str, dict[str, dict]] = {
         "05_timing_workers": dict(image_size=512, workers=[0, 1, 2, 4, 8], batches=16, repeats=3,
                                   transfer_workers=[0, 1, 2, 4], e2e_image_size=224, e2e_workers=[0, 1, 2, 4],
                                   e2e_batches=6, ladder_repeats=3),
-        "06_beyond_the_loader": dict(image_size=224, epochs=3),
-        "07_worker_memory": dict(entries=1_000_000, bench_workers=[0, 1, 2, 4], image_size=224,
+        "07_beyond_the_loader": dict(image_size=224, epochs=3),
+        "08_worker_memory": dict(entries=1_000_000, bench_workers=[0, 1, 2, 4], image_size=224,
                                  other_start_methods=["forkserver", "spawn"]),
-        "08_failure_zoo": dict(image_size=512),  # 12 MiB batches against the 1 MiB and 64 MiB /dev/shm
-        "09_see_the_workers": dict(image_size=224, batches=12, live_batches=16, slow_px=4000),
-        "10_specialised_loaders": dict(workers=[1, 2, 4], image_size=224, batch_size=32, batches=20, repeats=3),
+        "09_failure_zoo": dict(image_size=512),  # 12 MiB batches against the 1 MiB and 64 MiB /dev/shm
+        "10_see_the_workers": dict(image_size=224, batches=12, live_batches=16, slow_px=4000),
+        "11_specialised_loaders": dict(workers=[1, 2, 4], image_size=224, batch_size=32, batches=20, repeats=3),
     },
 }
 

@@ -1,7 +1,7 @@
 """The loader failures people meet most, each reproduced with real processes and ended in the course's message and fix.
 
 Too many open files and a full /dev/shm run in a child process (its limits are lowered, or a small tmpfs is
-mounted over its /dev/shm), so the caller's own limits never change. Notebook 08 shows them; tests/test_zoo.py
+mounted over its /dev/shm), so the caller's own limits never change. Notebook 09 shows them; tests/test_zoo.py
 holds them.
 """
 from __future__ import annotations

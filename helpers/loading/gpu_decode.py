@@ -2,7 +2,7 @@
 
 What this moves off the CPU is the decode and the resize, the two biggest parts of a fast worker's time
 (helpers.timing.breakdown.explain). The workers' job shrinks to reading files, and what crosses to the main process is the
-compressed JPEG bytes, not decoded pixels (notebook 06 measures how much smaller that is).
+compressed JPEG bytes, not decoded pixels (notebook 07 measures how much smaller that is).
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The dataset's index as three NumPy arrays, so that workers reading it copy nothing (copy-on-read, notebook 07).
+"""The dataset's index as three NumPy arrays, so that workers reading it copy nothing (copy-on-read, notebook 08).
 
 Under fork a worker shares its parent's memory until it writes to a page. Reading a Python object writes to it:
 its reference count changes, and the page holding it is copied. A list of a million (path, label) objects is a

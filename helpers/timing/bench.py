@@ -247,7 +247,7 @@ def report(result: BenchResult) -> str:
             lines.append(f"  memory limits it: more workers would be faster, but would need "
                          f"{'more' if need is None else f'{need:.0f} MB'} of the {result.memory_budget_mb:.0f} MB "
                          f"budget; fewer workers, a smaller batch or prefetch_factor, or an index kept in NumPy "
-                         f"arrays (notebook 07) lower it")
+                         f"arrays (notebook 08) lower it")
     return "\n".join(lines + [result.conditions] * bool(result.conditions))
 
 
