@@ -39,8 +39,8 @@ def loaders_for(config: TrainConfig, device: str | torch.device | None = None, r
 def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[str, list]:
     """Train for config.epochs epochs in total on LOADERS (default: loaders_for(config)), checkpointing after each
     epoch and resuming after the last finished one when asked; returns the history."""
-    loaders = loaders or loaders_for(config)
     torch.manual_seed(config.seed)
+    loaders = loaders or loaders_for(config)
     model, optimizer = model_and_optimizer(len(loaders.classes), loaders.device, config.lr, config.pretrained)
     first_epoch, history, partial = resume_point(config.checkpoint, config.resume, model, optimizer, log)
     if partial and not config.checkpoint_every_steps:
@@ -77,13 +77,16 @@ def seed_of(config: TrainConfig) -> Callable[[int], int]:
 
 
 def train_on(config: TrainConfig, loaders: Loaders, model: nn.Module, optimizer: torch.optim.Optimizer, log,
-          hooks: EpochHooks, **resumed) -> dict[str, list]:
-    """The run's first line, then the epochs on the loop every trainer shares (RESUMED: where a checkpoint left off)."""
+             hooks: EpochHooks, first_epoch: int = 1, history: dict[str, list] | None = None,
+             partial: dict | None = None) -> dict[str, list]:
+    """The run's first line, then the epochs on the loop every trainer shares (from FIRST_EPOCH, HISTORY and PARTIAL:
+    where a checkpoint left off)."""
     log(f"Training on {loaders.device} with {config.num_workers} workers, {len(loaders.train.dataset)} train / "
         f"{len(loaders.val.dataset)} val images, classes {', '.join(loaders.classes)}.")
     return run_epochs(model, (loaders.train, loaders.val), nn.CrossEntropyLoss(), optimizer, loaders.device,
                       epochs=config.epochs, to_input=loaders.pipeline.to_model_input, max_batches=config.max_batches,
-                      progress=config.progress, log=log, hooks=hooks, **resumed)
+                      progress=config.progress, log=log, hooks=hooks, first_epoch=first_epoch, history=history,
+                      partial=partial)
 
 
 def pretrained_against_random(config: TrainConfig, loaders: Loaders) -> list[dict] | None:
