@@ -114,13 +114,14 @@ def jupyterlab(tmp_path):
 
 
 def _cut_to_the_slider(path: Path) -> None:
-    """Keep the cells the slider needs (parameters, set-up, the slider): nbval already runs the rest of the notebook."""
+    """Keep the code cells up to the slider (parameters, the learner's dataset module, set-up, the slider): nbval
+    already runs the rest of the notebook."""
     nb = json.loads(path.read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert "parameters" in code[0]["metadata"].get("tags", []), "the notebook no longer opens with its parameters"
-    slider = [c for c in code if "NumWorkersExplorer" in "".join(c["source"])]
+    slider = [i for i, c in enumerate(code) if "NumWorkersExplorer" in "".join(c["source"])]
     assert slider, "the notebook no longer shows the slider"
-    nb["cells"] = [code[0], code[1], *slider]
+    nb["cells"] = code[:slider[0] + 1]
     path.write_text(json.dumps(nb))
 
 

@@ -14,6 +14,20 @@ def test_a_stuck_worker_ends_in_the_timeout_error_and_leaves_no_process():
     assert workers_left() == []
 
 
+def test_a_stuck_workers_dump_shows_it_in_the_datasets_getitem_and_leaves_no_process():
+    error, stacks = hangs.stuck_worker_dumped(timeout=1)
+    assert error == "RuntimeError: DataLoader timed out after 1 seconds"
+    busy = [stack for stack in stacks if stack[0] == "helpers/lessons/hangs.py, in __getitem__"]
+    assert busy and "torch/utils/data/_utils/worker.py, in _worker_loop" in busy[0]
+    assert workers_left() == []
+
+
+def test_dump_stacks_reads_a_faulthandler_dump_one_list_a_thread():
+    text = ('Thread 0x00007f01 (most recent call first):\n  File "/x/site-packages/torch/a.py", line 3 in f\n\n'
+            'Current thread 0x00007f02 (most recent call first):\n  File "/usr/lib/python3.11/threading.py", line 9 in run\n')
+    assert hangs.dump_stacks(text) == [["torch/a.py, in f"], ["threading.py, in run"]]
+
+
 def test_a_workers_error_arrives_wrapped_and_without_workers_it_is_raised_as_itself():
     wrapped, plain = hangs.error_in_worker(2), hangs.error_in_worker(0)
     assert "Caught ValueError in DataLoader worker process 0" in wrapped and "label 'dgo'" in wrapped
@@ -36,4 +50,5 @@ def test_the_demos_that_hang_never_fork_the_process_that_calls_them():
     os.register_at_fork(before=lambda: forks.append(1))
     assert hangs.fork_while_locked("fork", timeout=1).startswith("fork: RuntimeError")
     assert hangs.stuck_worker(timeout=1).startswith("RuntimeError")
+    assert hangs.stuck_worker_dumped(timeout=1)[0].startswith("RuntimeError")
     assert forks == []

@@ -103,6 +103,69 @@ def _splitting(f: dict) -> None:
     assert f["val_in_order"], "validation unshuffled: the same order every pass"
 
 
+# --- lessons 03 ---
+
+@lesson("03_multiprocess_loading",
+        probe="dict(worker_processes=len(worker_pids), workers_not_kernel=os.getpid() not in worker_pids, "
+              "whole_batches=whole, turns=[worker_pids.index(p[0]) for _, p in batches], "
+              "pinned_only_for_cuda=loader.pin_memory == (device == 'cuda'), "
+              "served_persistent=len(served[True]), served_fresh=len(served[False]), "
+              "in_cell_ok=[a.ok for a in in_cell.values()], in_module_ok=in_module.ok, "
+              "without_guard_exit=without_guard.returncode, "
+              "bootstrapping=any('bootstrapping phase' in e for e in without_guard.errors), "
+              "with_guard_exit=with_guard.returncode, with_guard_out=with_guard.stdout.strip(), "
+              "plain_items=len(seen[False]), plain_counts=sorted(set(seen[False].values())), "
+              "sharded_items=len(seen[True]), sharded_counts=sorted(set(seen[True].values())))",
+        reversed=(dict(workers_not_kernel=False), dict(turns=[0, 0, 1, 1]), dict(pinned_only_for_cuda=False),
+                  dict(served_persistent=4), dict(in_cell_ok=[True, True]), dict(in_module_ok=False),
+                  dict(without_guard_exit=0), dict(with_guard_exit=1), dict(plain_counts=[1]),
+                  dict(sharded_counts=[2])))
+def _workers(f: dict) -> None:
+    assert f["worker_processes"] == 2 and f["workers_not_kernel"], "2 workers: two processes, not the kernel's"
+    assert f["whole_batches"] and f["turns"] == [0, 1, 0, 1], "each batch built whole, dealt to the workers in turn"
+    assert f["pinned_only_for_cuda"], "the call pins only when batches go to CUDA (defect 8b)"
+    assert f["served_persistent"] == 2 and f["served_fresh"] == 4, "persistent: the same 2 processes served both passes"
+    assert not any(f["in_cell_ok"]) and f["in_module_ok"], "a cell's class fails under spawn/forkserver, a module's works"
+    assert f["without_guard_exit"] != 0 and f["bootstrapping"], "the script fails without the guard"
+    assert f["with_guard_exit"] == 0 and "[[0.0, 1.0, 2.0, 3.0], [4.0, 5.0, 6.0, 7.0]]" in f["with_guard_out"], \
+        "the script runs with the guard"
+    assert f["plain_items"] == 8 and f["plain_counts"] == [2], "unsharded, each item arrives once per worker"
+    assert f["sharded_items"] == 8 and f["sharded_counts"] == [1], "sharded with get_worker_info(), each item once"
+
+
+# --- lessons 09 ---
+
+@lesson("09_failure_zoo",
+        probe="dict(timeout=timeout, stuck=stuck, dump_error=error, busy_top=busy[0], "
+              "busy_in_worker_loop=any(f.endswith('in _worker_loop') for f in busy), "
+              "locked_fork=locked['fork'], locked_forkserver=locked['forkserver'], "
+              "hidden_workers=hidden[2], hidden_none=hidden[0], too_many=too_many, fixes=list(fixes.values()), "
+              "saw=list(saw.values()), shm_failed=failed, shm_fixed=fixed)",
+        reversed=(dict(stuck="ok: [[0, 1], [2, 3], [4, 5], [6, 7]]"),
+                  dict(busy_top="torch/utils/data/_utils/worker.py, in _worker_loop"),
+                  dict(locked_fork="fork: ok: [[0, 1, 2, 3], [4, 5, 6, 7]]"),
+                  dict(locked_forkserver="forkserver: RuntimeError: DataLoader timed out after 60 seconds"),
+                  dict(hidden_none="ValueError (main process, traceback in the message): Caught ValueError in "
+                                   "DataLoader worker process 0. ... ValueError: item 5"),
+                  dict(too_many="ok: 32 batches"), dict(fixes=["error: received 0 items of ancdata", "ok: 32 batches"]),
+                  dict(saw=[[[1], [2], [3]], [[1], [2], [3]], [[1], [2], [3]]]),
+                  dict(shm_failed="ok: 4 batches"), dict(shm_fixed="error: unable to allocate shared memory")))
+def _failure_zoo(f: dict) -> None:
+    timed_out = f"RuntimeError: DataLoader timed out after {f['timeout']} seconds"
+    assert f["stuck"] == timed_out and f["dump_error"] == timed_out, "a stuck worker ends in the timeout error"
+    assert f["busy_top"] == "helpers/lessons/hangs.py, in __getitem__" and f["busy_in_worker_loop"], \
+        "the dump shows the worker stuck in the dataset's __getitem__, under the worker loop"
+    assert "timed out" in f["locked_fork"] and f["locked_forkserver"].startswith("forkserver: ok"), \
+        "a lock held at fork hangs the forked worker, not the forkserver's"
+    assert "Caught ValueError in DataLoader worker process" in f["hidden_workers"], "a worker's error comes wrapped"
+    assert "raised in this process" in f["hidden_none"], "without workers the error is raised where it happens"
+    assert f["too_many"].startswith("error") and "open files" in f["too_many"], "the open-files limit is hit"
+    assert all(outcome.startswith("ok") for outcome in f["fixes"]), "both fixes load every batch"
+    assert f["saw"] == [[[1], [1], [1]], [[1], [2], [3]], [[1], [2], [3]]], \
+        "persistent workers keep epoch 1; recreated workers or the sampler's epoch see each epoch"
+    assert "--shm-size" in f["shm_failed"] and f["shm_fixed"].startswith("ok"), "small /dev/shm fails, 64 MiB works"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 STEMS = sorted(LESSONS)

@@ -7,14 +7,18 @@ that hang (a stuck worker, a fork while a thread holds a lock) run in a Python s
 """
 from __future__ import annotations
 
+import faulthandler
+import json
+import re
 import threading
 import time
 from contextlib import contextmanager
+from functools import partial
 from typing import Iterable, Iterator
 
 from torch.utils.data import DataLoader, Dataset
 
-from .demos import mask_pids
+from .demos import mask_pids, stderr_to_file
 from ..processes import call_in_child
 
 LOCK = threading.Lock()  # module-level, as logging's or a library's lock is: a fresh interpreter makes it anew
@@ -85,6 +89,45 @@ def stuck_worker(timeout: float = 2.0) -> str:
 def stuck_worker_here(timeout: float) -> str:
     """stuck_worker's work, in the process that runs it."""
     return drain(DataLoader(SlowItem(seconds=timeout + 1), batch_size=2, num_workers=1, timeout=timeout))
+
+
+def dump_stacks_after(worker_id: int, seconds: float) -> None:
+    """worker_init_fn: SECONDS after it starts, the worker prints where each of its threads is, to its stderr."""
+    faulthandler.dump_traceback_later(seconds)
+
+
+def stuck_worker_dumped(timeout: float = 2.0) -> tuple[str, list[list[str]]]:
+    """stuck_worker, with the stuck worker's threads dumped while it waits: the loader's error, and each thread's
+    stack, most recent call first. Run in a child Python, whose process group is ended however it ends."""
+    found = json.loads(call_in_child("helpers.lessons.hangs", f"import json; print(json.dumps("
+                                     f"stuck_worker_dumped_here({timeout!r})))", timeout=timeout + 60))
+    return found["error"], found["stacks"]
+
+
+def stuck_worker_dumped_here(timeout: float) -> dict:
+    """stuck_worker_dumped's work, in the process that runs it; the worker's stderr is caught in a file."""
+    with stderr_to_file() as log:
+        loader = DataLoader(SlowItem(seconds=timeout + 1), batch_size=2, num_workers=1, timeout=timeout,
+                            worker_init_fn=partial(dump_stacks_after, seconds=timeout / 2))
+        error = drain(loader)
+    return dict(error=error, stacks=dump_stacks(log.text))
+
+
+_FRAME = re.compile(r'^\s*File "(?P<path>[^"]+)", line \d+ in (?P<function>.+)$')
+
+
+def dump_stacks(text: str) -> list[list[str]]:
+    """A faulthandler dump as one list of frames a thread, read the same on every machine: paths from the package
+    (torch/..., helpers/...), line numbers left out."""
+    stacks: list[list[str]] = []
+    for line in text.splitlines():
+        frame = _FRAME.match(line)
+        if line.startswith(("Thread 0x", "Current thread 0x")):
+            stacks.append([])
+        elif frame and stacks:
+            path = re.sub(r"^.*/(?=(?:torch|helpers|multiprocessing)/)|^.*/", "", frame["path"])
+            stacks[-1].append(f"{path}, in {frame['function']}")
+    return stacks
 
 
 def error_in_worker(num_workers: int) -> str:
