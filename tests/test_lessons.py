@@ -64,6 +64,27 @@ def _splitting(f: dict) -> None:
     assert f["same_seed_same_split"], "the same seed gives the same validation images"
 
 
+# --- lessons 04 ---
+@lesson("04_training",
+        probe="dict(eval_same=in_eval[0] == in_eval[1], train_same=in_train[0] == in_train[1], "
+              "wait_apart=all(0 < w < s for w, s in zip(history['waited'], history['seconds'])), "
+              "epochs_timed=len(history['waited']), epochs=epochs, profile_steps=profile_steps, "
+              "profiled_waits=[e.count for e in prof.key_averages() if e.key.startswith('enumerate(DataLoader)')], "
+              "profiled_steps=[e.count for e in prof.key_averages() if e.key == 'train_step'], "
+              "stopped_epochs=stopped['epoch'], resumed_epochs=resumed['epoch'])",
+        reversed=(dict(eval_same=False), dict(train_same=True), dict(wait_apart=False), dict(profiled_waits=[]),
+                  dict(resumed_epochs=[1])))
+def _training(f: dict) -> None:
+    assert f["eval_same"], "in eval mode two evaluations of the same model give the same validation loss"
+    assert not f["train_same"], "in train mode (the blog's validation) dropout makes each evaluation a new draw"
+    assert f["wait_apart"] and f["epochs_timed"] == f["epochs"], \
+        "every epoch's wait for next(batches) is measured apart from compute: above 0 and below the pass's time"
+    assert f["profiled_waits"] == [f["profile_steps"]] and f["profiled_steps"] == [f["profile_steps"]], \
+        "torch.profiler sees one enumerate(DataLoader) wait beside each profiled training step"
+    assert f["stopped_epochs"] == [1] and f["resumed_epochs"] == list(range(1, f["epochs"] + 1)), \
+        "fit resumed after the checkpoint's epoch and finished the run"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 STEMS = sorted(LESSONS)
