@@ -85,6 +85,27 @@ def _training(f: dict) -> None:
         "fit resumed after the checkpoint's epoch and finished the run"
 
 
+# --- lessons 05 ---
+@lesson("05_timing_workers",
+        probe="dict(first_slower={n: first_batch[n] > steady_batch[n] for n in workers if n > 0}, "
+              "settings=sorted(first_batch), workers=sorted(workers), "
+              "e2e_waits=[r['data_wait_fraction'] for r in end_to_end.rows], "
+              "e2e_settings=len(e2e_workers) * 2, "
+              "blog_wait_none=[r['data_wait_fraction'] for r in blog_table if r['setup'] == 'blog 512px b4'][0], "
+              "blog_wait_fastest=min((r for r in blog_table if r['setup'] == 'blog 512px b4'), "
+              "key=lambda r: r['epoch_s'])['data_wait_fraction'])",
+        reversed=(dict(first_slower={"1": True, "2": False}), dict(settings=[0]), dict(e2e_waits=[None, 0.1]),
+                  dict(blog_wait_none=0.05)))
+def _timing_workers(f: dict) -> None:
+    assert f["first_slower"] and all(f["first_slower"].values()), \
+        "with workers, the first batch (start-up) takes longer than a steady batch"
+    assert f["settings"] == f["workers"], "every num_workers setting of the sweep was timed"
+    assert len(f["e2e_waits"]) == f["e2e_settings"] and all(w is not None and 0 <= w < 1 for w in f["e2e_waits"]), \
+        "end to end, the data wait is measured for every row, as a share of each step"
+    assert f["blog_wait_none"] > 0.5 > 0.1 > f["blog_wait_fastest"], \
+        "the blog's table: most of the epoch waiting with no workers, almost none at its fastest setting"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 STEMS = sorted(LESSONS)
