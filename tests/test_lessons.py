@@ -106,6 +106,22 @@ def _timing_workers(f: dict) -> None:
         "the blog's table: most of the epoch waiting with no workers, almost none at its fastest setting"
 
 
+# --- lessons 06 ---
+@lesson("06_cheaper_workers",
+        probe="dict(bytes_ratio=bytes_ratio, "
+              "batch_ratio=trip['float32', one]['mb_per_batch'] / trip['uint8', one]['mb_per_batch'], "
+              "rungs=[r['part'] for r in ladder_rows], rung_workers=sorted({r['num_workers'] for r in ladder_rows}), "
+              "ladder_workers=ladder_workers, total=ladder_rows[-1]['total_gain'], "
+              "product=__import__('math').prod(r['gain'] for r in ladder_rows))",
+        reversed=(dict(bytes_ratio=1.0), dict(batch_ratio=2.0), dict(rungs=["blog", "batch size"]),
+                  dict(rung_workers=[0, 2]), dict(product=7.0)))
+def _cheaper_workers(f: dict) -> None:
+    assert f["bytes_ratio"] == 4 and f["batch_ratio"] == 4, "a float32 image and batch are 4 times their uint8 bytes"
+    assert f["rungs"] == ["blog", "dtype", "resize", "decode", "batch size"], "the ladder changes one thing per rung"
+    assert f["rung_workers"] == [f["ladder_workers"]], "every rung is timed at the same num_workers"
+    assert abs(f["product"] - f["total"]) < 1e-6 * f["total"], "the rungs' gains multiply to the whole gain"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 STEMS = sorted(LESSONS)
