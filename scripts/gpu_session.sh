@@ -77,7 +77,7 @@ print(format_table(pin_costs(512, 256, 6), [('pin', 'pin', 'd'), ('mb_per_batch'
       ('gb_per_s', 'GB/s', '.1f'), ('images_per_s', 'images/s', '.0f')]))" ;;
     notebooks)
       mkdir -p "$OUTDIR/nb"
-      for nb in 04_training 05_timing_workers 07_beyond_the_loader; do
+      for nb in 04_training 05_timing_workers 06_cheaper_workers 07_beyond_the_loader; do
         part "nb_$nb" 150 $PY -m papermill "notebooks/$nb.ipynb" "$OUTDIR/nb/$nb.ipynb" --cwd notebooks \
           -p data_dir "$SAMPLE" -p device cuda --no-progress-bar
       done ;;

@@ -166,6 +166,64 @@ def _failure_zoo(f: dict) -> None:
     assert "--shm-size" in f["shm_failed"] and f["shm_fixed"].startswith("ok"), "small /dev/shm fails, 64 MiB works"
 
 
+# --- lessons 04 ---
+@lesson("04_training",
+        probe="dict(eval_same=in_eval[0] == in_eval[1], train_same=in_train[0] == in_train[1], "
+              "wait_apart=all(0 < w < s for w, s in zip(history['waited'], history['seconds'])), "
+              "epochs_timed=len(history['waited']), epochs=epochs, profile_steps=profile_steps, "
+              "profiled_waits=[e.count for e in prof.key_averages() if e.key.startswith('enumerate(DataLoader)')], "
+              "profiled_steps=[e.count for e in prof.key_averages() if e.key == 'train_step'], "
+              "stopped_epochs=stopped['epoch'], resumed_epochs=resumed['epoch'])",
+        reversed=(dict(eval_same=False), dict(train_same=True), dict(wait_apart=False), dict(profiled_waits=[]),
+                  dict(resumed_epochs=[1])))
+def _training(f: dict) -> None:
+    assert f["eval_same"], "in eval mode two evaluations of the same model give the same validation loss"
+    assert not f["train_same"], "in train mode (the blog's validation) dropout makes each evaluation a new draw"
+    assert f["wait_apart"] and f["epochs_timed"] == f["epochs"], \
+        "every epoch's wait for next(batches) is measured apart from compute: above 0 and below the pass's time"
+    assert f["profiled_waits"] == [f["profile_steps"]] and f["profiled_steps"] == [f["profile_steps"]], \
+        "torch.profiler sees one enumerate(DataLoader) wait beside each profiled training step"
+    assert f["stopped_epochs"] == [1] and f["resumed_epochs"] == list(range(1, f["epochs"] + 1)), \
+        "fit resumed after the checkpoint's epoch and finished the run"
+
+
+# --- lessons 05 ---
+@lesson("05_timing_workers",
+        probe="dict(first_slower={n: first_batch[n] > steady_batch[n] for n in workers if n > 0}, "
+              "settings=sorted(first_batch), workers=sorted(workers), "
+              "e2e_waits=[r['data_wait_fraction'] for r in end_to_end.rows], "
+              "e2e_settings=len(e2e_workers) * 2, "
+              "blog_wait_none=[r['data_wait_fraction'] for r in blog_table if r['setup'] == 'blog 512px b4'][0], "
+              "blog_wait_fastest=min((r for r in blog_table if r['setup'] == 'blog 512px b4'), "
+              "key=lambda r: r['epoch_s'])['data_wait_fraction'])",
+        reversed=(dict(first_slower={"1": True, "2": False}), dict(settings=[0]), dict(e2e_waits=[None, 0.1]),
+                  dict(blog_wait_none=0.05)))
+def _timing_workers(f: dict) -> None:
+    assert f["first_slower"] and all(f["first_slower"].values()), \
+        "with workers, the first batch (start-up) takes longer than a steady batch"
+    assert f["settings"] == f["workers"], "every num_workers setting of the sweep was timed"
+    assert len(f["e2e_waits"]) == f["e2e_settings"] and all(w is not None and 0 <= w < 1 for w in f["e2e_waits"]), \
+        "end to end, the data wait is measured for every row, as a share of each step"
+    assert f["blog_wait_none"] > 0.5 > 0.1 > f["blog_wait_fastest"], \
+        "the blog's table: most of the epoch waiting with no workers, almost none at its fastest setting"
+
+
+# --- lessons 06 ---
+@lesson("06_cheaper_workers",
+        probe="dict(bytes_ratio=bytes_ratio, "
+              "batch_ratio=trip['float32', one]['mb_per_batch'] / trip['uint8', one]['mb_per_batch'], "
+              "rungs=[r['part'] for r in ladder_rows], rung_workers=sorted({r['num_workers'] for r in ladder_rows}), "
+              "ladder_workers=ladder_workers, total=ladder_rows[-1]['total_gain'], "
+              "product=__import__('math').prod(r['gain'] for r in ladder_rows))",
+        reversed=(dict(bytes_ratio=1.0), dict(batch_ratio=2.0), dict(rungs=["blog", "batch size"]),
+                  dict(rung_workers=[0, 2]), dict(product=7.0)))
+def _cheaper_workers(f: dict) -> None:
+    assert f["bytes_ratio"] == 4 and f["batch_ratio"] == 4, "a float32 image and batch are 4 times their uint8 bytes"
+    assert f["rungs"] == ["blog", "dtype", "resize", "decode", "batch size"], "the ladder changes one thing per rung"
+    assert f["rung_workers"] == [f["ladder_workers"]], "every rung is timed at the same num_workers"
+    assert abs(f["product"] - f["total"]) < 1e-6 * f["total"], "the rungs' gains multiply to the whole gain"
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 STEMS = sorted(LESSONS)

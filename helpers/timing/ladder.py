@@ -120,9 +120,10 @@ def summary(rows: Sequence[dict]) -> str:
 
 def plot_ladder(rows: Sequence[dict], title: str):
     """One bar per rung, images per second with the spread of repeats, each labelled with its own gain."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, ax = plt.subplots(figsize=(9, 0.6 * len(rows) + 1.6))
+    fig = Figure(figsize=(9, 0.6 * len(rows) + 1.6))  # outside pyplot's registry: a notebook shows it once
+    ax = fig.subplots()
     labels = [f"{r['part']} (batch {r['batch_size']})" for r in rows]
     speeds = [r["images_per_s"] for r in rows]
     spread = [[s - r["images_per_s_min"] for s, r in zip(speeds, rows)],
