@@ -64,6 +64,32 @@ def _splitting(f: dict) -> None:
     assert f["same_seed_same_split"], "the same seed gives the same validation images"
 
 
+# --- lessons 10 ---
+
+@lesson("10_see_the_workers",
+        probe="dict(workers=workers, batches=batches, dealt=dealt, "
+              "burst={str(f): n for f, n in burst.items()}, "
+              "same_pids={str(p): len({frozenset(r['pid'] for r in rows if r['epoch'] == e) for e in (0, 1)}) == 1 "
+              "for p, rows in passes.items()}, "
+              "fast_wait=wait[0]['main_wait_fraction'], slow_wait=wait[consumer_ms]['main_wait_fraction'], "
+              "process_pids=len({r['pid'] for r in mine}), thread_pids=len({r['pid'] for r in threaded}))",
+        reversed=(dict(dealt={"worker 0": [0, 1, 2, 3], "worker 1": [4, 5, 6, 7]}), dict(burst={"2": 3, "4": 8}),
+                  dict(same_pids={"False": True, "True": True}), dict(same_pids={"False": False, "True": False}),
+                  dict(fast_wait=0.05, slow_wait=0.4), dict(thread_pids=3), dict(process_pids=1)))
+def _see_the_workers(f: dict) -> None:
+    n = f["workers"]
+    assert f["dealt"] == {f"worker {k}": list(range(k, f["batches"], n)) for k in range(n)}, \
+        "batch k is made by worker k mod num_workers"
+    assert all(sent == int(factor) * n for factor, sent in f["burst"].items()), \
+        "a pass starts by sending prefetch_factor x num_workers batches"
+    assert f["same_pids"] == {"False": False, "True": True}, "only persistent workers serve both passes"
+    assert f["fast_wait"] > f["slow_wait"], "the fast consumer waited a larger share of its pass than the slow one"
+    assert f["process_pids"] == n and f["thread_pids"] == 1, "worker processes are N processes; threads live in one"
+
+# --- end lessons 10 ---
+
+
+
 # ---------------------------------------------------------------------------------------------------------------
 
 STEMS = sorted(LESSONS)
