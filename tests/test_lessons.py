@@ -64,6 +64,31 @@ def _splitting(f: dict) -> None:
     assert f["same_seed_same_split"], "the same seed gives the same validation images"
 
 
+# --- lessons 07 ---
+
+@lesson("07_beyond_the_loader",
+        probe="dict(epoch_s={r['method']: r['epoch_s'] for r in rows[:2]}, moved=[r['change'] for r in moves], "
+              "in_view=dict(common=len(common), covered=sorted(x for s in seen.values() for x in s) == list(split)), "
+              "ddp_returncode=result.returncode, "
+              "ddp_shards=[dict(shared=r['shared'], distinct=r['distinct'], "
+              "dealt=sum(v for k, v in r.items() if k.startswith('rank '))) for r in shards], "
+              "encoded_kb=encoded_kb, decoded_kb=decoded_kb)",
+        reversed=(dict(epoch_s={"loader-fed": 0.01, "cached features": 2.0}), dict(moved=[0.1, 0.14, 0.23]),
+                  dict(moved=[0.0, 0.0, 0.23]), dict(in_view=dict(common=4, covered=True)),
+                  dict(ddp_shards=[dict(shared=3, distinct=157, dealt=160)]), dict(ddp_returncode=1),
+                  dict(encoded_kb=60.0, decoded_kb=49.0)))
+def _beyond_the_loader(f: dict) -> None:
+    e = f["epoch_s"]
+    assert e["cached features"] < e["loader-fed"] / 10, "an epoch from cached features is a small part of one from images"
+    frozen, augmented, unfrozen = f["moved"]
+    assert frozen == 0.0 and augmented > 0 and unfrozen > 0, "only a fixed transform and a frozen backbone repeat"
+    assert f["in_view"] == dict(common=0, covered=True), "DistributedSampler deals each rank a disjoint share"
+    assert f["ddp_returncode"] == 0 and f["ddp_shards"], "the torchrun job trained"
+    assert all(r["shared"] == 0 and r["distinct"] == r["dealt"] for r in f["ddp_shards"]), "torchrun's shards disjoint"
+    assert f["encoded_kb"] < f["decoded_kb"], "JPEG bytes are less to move than decoded pixels"
+
+# --- end lessons 07 ---
+
 # --- lessons 10 ---
 
 @lesson("10_see_the_workers",
