@@ -114,6 +114,27 @@ def _see_the_workers(f: dict) -> None:
 # --- end lessons 10 ---
 
 
+# --- lessons 11 ---
+
+@lesson("11_specialised_loaders",
+        probe="dict(best={name: max(r['images_per_s'] for r in committed if r['loader'] == name) "
+              "for name in dict.fromkeys(r['loader'] for r in committed)}, "
+              "live_loaders=sorted({r['loader'] for r in live.rows}), "
+              "live_dataloader_workers=[r['num_workers'] for r in live.rows if r['loader'] == 'dataloader'], "
+              "workers=list(workers), installed=[n for n in LOADERS if n == 'dataloader' or not missing(n)])",
+        reversed=(dict(best={"dataloader": 960.3, "nodes": 700.0, "spdl": 644.2, "dali": 449.9}),
+                  dict(best={"dataloader": 960.3, "nodes": 977.6, "spdl": 990.0, "dali": 449.9}),
+                  dict(best={"dataloader": 960.3, "nodes": 977.6, "spdl": 644.2, "dali": 700.0}),
+                  dict(live_dataloader_workers=[1]), dict(live_loaders=["dataloader", "made-up"])))
+def _specialised_loaders(f: dict) -> None:
+    b = f["best"]
+    assert abs(b["dataloader"] / b["nodes"] - 1) <= 0.10, "the committed run: nodes and the DataLoader within 10 %"
+    assert b["spdl"] < b["dataloader"] and b["dali"] < b["spdl"], "the committed run: SPDL slower, DALI slowest"
+    assert f["live_dataloader_workers"] == f["workers"], "the live run timed the DataLoader at every setting"
+    assert f["live_loaders"] == sorted(f["installed"]), "the live run timed every installed loader and nothing else"
+
+# --- end lessons 11 ---
+
 
 # ---------------------------------------------------------------------------------------------------------------
 
