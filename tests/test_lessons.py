@@ -89,6 +89,29 @@ def _beyond_the_loader(f: dict) -> None:
 
 # --- end lessons 07 ---
 
+# --- lessons 08 ---
+
+@lesson("08_worker_memory",
+        probe="dict(pss_none=pss[min(pss)], pss_most=pss[most], grew=grew, index_mb=rows[0]['index_mb'], "
+              "started={f\"{r['start_method']} {r['index']}\": r['uss_before_mb_per_worker'] for r in rows + others}, "
+              "other_methods=list(other_start_methods), "
+              "float32_over_uint8=size[torch.float32] / size[torch.uint8])",
+        reversed=(dict(pss_most=0.0), dict(grew={"python-list": 4.0, "numpy": 3.9, "helpers": 3.6}),
+                  dict(index_mb=100.0), dict(started={"fork python-list": 5.2, "fork numpy": 5.3, "fork helpers": 5.2,
+                                                      "forkserver python-list": 5.0, "forkserver helpers": 5.0}),
+                  dict(float32_over_uint8=1.0)))
+def _worker_memory(f: dict) -> None:
+    assert f["pss_most"] > f["pss_none"], "each worker adds memory: PSS grows with num_workers"
+    g = f["grew"]
+    assert g["python-list"] > 3 * max(g["numpy"], g["helpers"]), "under fork the list is copied, the arrays are not"
+    assert g["python-list"] > 0.5 * f["index_mb"], "each worker's copy is about as large as the list"
+    for method in f["other_methods"]:
+        for kind in ("python-list", "helpers"):
+            assert f["started"][f"{method} {kind}"] > f["started"][f"fork {kind}"], f"{method} workers start larger"
+    assert f["float32_over_uint8"] == 4, "a float32 batch in flight is four times the uint8 one"
+
+# --- end lessons 08 ---
+
 # --- lessons 10 ---
 
 @lesson("10_see_the_workers",
