@@ -136,3 +136,21 @@ def test_without_torchdata_thread_workers_are_refused_with_the_install_command(m
     monkeypatch.setitem(__import__("sys").modules, "torchdata", None)  # what an absent package looks like to import
     with pytest.raises(OptionError, match=r"pip install torchdata==\d"):
         threads.nodes_module()
+
+
+def test_a_thread_timeline_is_made_in_this_process_by_numbered_threads(sample_dir):
+    rows = timeline.record(sample_dir, 2, **{**TINY, "start_method": None}, worker_kind="thread")
+    assert timeline.problems(rows) == [] and sorted(r["batch"] for r in rows) == list(range(6))
+    assert {r["pid"] for r in rows} == {os.getpid()} and {r["worker"] for r in rows} == {"thread 0", "thread 1"}
+    assert set(timeline.who_made_what(rows)["epoch 0"]) == {"thread 0", "thread 1"}
+
+
+def test_a_loader_built_in_view_is_timed_as_record_times_its_own(sample_dir):
+    pipe = build_pipeline("fast", 32, train=False)
+    images = pipe.dataset(index_image_folder(sample_dir).samples)
+    sampler = timeline.TaggedBatches(len(images), 2, 4)
+    loader = torch.utils.data.DataLoader(timeline.TimedFetch(images, pipe.collate), sampler=sampler, batch_size=None,
+                                         num_workers=2, collate_fn=timeline.as_made, multiprocessing_context="fork")
+    rows = timeline.run(loader, sampler)
+    assert timeline.problems(rows) == []
+    assert timeline.who_made_what(rows) == {"epoch 0": {"worker 0": [0, 2], "worker 1": [1, 3]}}

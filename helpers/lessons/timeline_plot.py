@@ -5,11 +5,11 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from ..timing.timeline import MAIN
+from ..timing.timeline import MAIN, lane
 
 
 def lane_name(worker: int | str) -> str:
-    return "main process" if worker == MAIN else f"worker {worker}"
+    return "main process" if worker == MAIN else lane(worker)
 
 
 def bar_id(row: dict) -> str:
@@ -57,7 +57,8 @@ def plot_timeline(rows: Sequence[dict], title: str = "Who made each batch, and w
                 bar(MAIN, r["received_s"], r["step_end_s"], "main process: consumer step", height=0.35,
                     color="tab:green")
     ax.set_yticks([y[w] for w in lanes], [lane_name(w) for w in lanes])
-    ax.set(title=title, xlabel="Seconds since the first iter(loader) (one clock for every process)")
+    ax.set(title=title, xlabel="Seconds since the first iter(loader) (one clock for every process)",
+           ylabel="Who is working")
     ax.set_xlim(left=0)
     ax.set_ylim(-0.6, len(lanes) - 0.2)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))

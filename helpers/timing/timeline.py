@@ -105,11 +105,13 @@ def as_made(pair: Any) -> Any:
 def record(data: str | Path | ImageFolderIndex | None = None, workers: int = 2, *, pipeline: str = "fast",
            image_size: int = 128, batch_size: int = 4, batches: int = 8, epochs: int = 1, persistent: bool = False,
            in_order: bool = True, prefetch_factor: int | None = None, consumer_ms: float = 0.0,
-           start_method: str | None = None, dataset: Dataset | None = None) -> list[dict]:
+           start_method: str | None = None, dataset: Dataset | None = None,
+           worker_kind: str = "process") -> list[dict]:
     """Run EPOCHS passes of BATCHES batches and return one row per batch (COLUMNS), seconds from the first iter().
 
     CONSUMER_MS: a sleep after each batch that stands for a model step (a sleep does not use the CPU, a real step
     would). DATASET replaces the pipeline's dataset over DATA (a dataset with slow files, or with __getitems__).
+    WORKER_KIND "thread": the same batches made by WORKERS threads of this process (threads.ThreadLoader).
     """
     for flag, value in (("--persistent", persistent), ("--prefetch-factor", prefetch_factor)):
         options.needs_workers(flag, value, workers, "--workers")
@@ -119,16 +121,40 @@ def record(data: str | Path | ImageFolderIndex | None = None, workers: int = 2, 
         dataset = build_pipeline(pipeline, image_size, train=False).dataset(index.samples)
     collate = build_pipeline(pipeline, image_size).collate
     sampler = TaggedBatches(len(dataset), batch_size, batches)  # type: ignore[arg-type]
-    rows: list[dict] = []
-    skipped = SkippedFiles()
     with past_the_cores(workers), explained_worker_failures():
+        if worker_kind == "thread":
+            from .threads import ThreadLoader
+            loader: Any = ThreadLoader(TimedFetch(dataset, collate), batch_size=1, num_workers=workers,
+                                       sampler=sampler, collate_fn=only, in_order=in_order)
+            return threads_numbered(run(loader, sampler, epochs=epochs, consumer_ms=consumer_ms))
         loader = make_loader(TimedFetch(dataset, collate), batch_size=None, num_workers=workers, device="cpu",
                              sampler=sampler, persistent_workers=persistent, prefetch_factor=prefetch_factor,
                              start_method=start_method, collate_fn=as_made, in_order=in_order)
-        origin = clock()
-        for epoch in range(epochs):
-            rows += one_pass(loader, sampler, epoch, origin, consumer_ms / 1000, skipped)
+        return run(loader, sampler, epochs=epochs, consumer_ms=consumer_ms)
+
+
+def run(loader: Any, sampler: TaggedBatches, *, epochs: int = 1, consumer_ms: float = 0.0) -> list[dict]:
+    """EPOCHS passes over a loader of TimedFetch batches drawn by SAMPLER, as rows (COLUMNS): a loader built in view
+    is timed as record's own is."""
+    rows: list[dict] = []
+    skipped = SkippedFiles()
+    origin = clock()
+    for epoch in range(epochs):
+        rows += one_pass(loader, sampler, epoch, origin, consumer_ms / 1000, skipped)
     return rows
+
+
+def only(batch: list) -> Any:
+    """The thread loader's collate when it is given one TimedFetch batch at a time: that batch."""
+    return batch[0]
+
+
+def threads_numbered(rows: list[dict]) -> list[dict]:
+    """Thread workers named 'thread 0', 'thread 1'... in the order they first started a batch."""
+    names: dict[Any, str] = {}
+    for r in sorted(rows, key=lambda r: r["start_s"]):
+        names.setdefault(r["worker"], f"thread {len(names)}")
+    return [dict(r, worker=names[r["worker"]]) for r in rows]
 
 
 def one_pass(loader: Any, sampler: TaggedBatches, epoch: int, origin: float, pause_s: float,
@@ -178,12 +204,16 @@ def problems(rows: Sequence[dict]) -> list[str]:
     return found
 
 
+def lane(worker: int | str) -> str:
+    """A worker's name in a timeline: 'main', 'worker 0', 'thread 0'."""
+    return str(worker) if worker == MAIN or str(worker).startswith("thread") else f"worker {worker}"
+
+
 def who_made_what(rows: Sequence[dict]) -> dict[str, dict[str, list[int]]]:
     """Per epoch, the batches each worker made: what a timeline shows that does not depend on the machine's speed."""
     out: dict[str, dict[str, list[int]]] = {}
     for r in sorted(rows, key=lambda r: (r["epoch"], r["batch"])):
-        lane = MAIN if r["worker"] == MAIN else f"worker {r['worker']}"
-        out.setdefault(f"epoch {r['epoch']}", {}).setdefault(lane, []).append(r["batch"])
+        out.setdefault(f"epoch {r['epoch']}", {}).setdefault(lane(r["worker"]), []).append(r["batch"])
     return out
 
 
