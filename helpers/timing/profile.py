@@ -19,6 +19,7 @@ import signal
 import sys
 import tempfile
 import time
+import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
@@ -28,7 +29,6 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from ..errors import OptionError, explained_worker_failures
 from ..machine import conditions_line, load_average, machine_summary, past_the_cores, past_the_cores_note, rank_cores
-from .bench import BenchResult, memory_budget_mb
 from .culprits import culprits
 from .measure import stream_window
 from .memory import Snapshot, snapshot, worker_pids
@@ -229,6 +229,9 @@ class Profiler:
                 if walk:
                     self.walk_dataset(result, loader, pids if alive else [])
                 return result
+        except BaseException as exc:
+            traceback.clear_frames(exc.__traceback__)  # torch's frames in it hold the iterator, and so the workers
+            raise
         finally:
             del it, loader
             gc.collect()
@@ -270,6 +273,8 @@ def profile(factory: Callable[..., DataLoader] | str, workers: Sequence[int] = (
     FACTORY is a function or 'module:function', called as FACTORY(num_workers=n) for a DataLoader; STEP (the same
     kinds) is called on each batch, so the data-wait share means the training's. START_METHOD overrides the loader's.
     """
+    from .bench import BenchResult, memory_budget_mb  # here: the bench's imports (torchvision, the peers) are slow
+
     spec = factory if isinstance(factory, str) else f"{factory.__module__}:{factory.__qualname__}"
     factory = import_named(factory, "MODULE:FACTORY", path) if isinstance(factory, str) else factory
     check_factory(factory, spec)
