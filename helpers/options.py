@@ -82,6 +82,16 @@ def worker_count(value: Any) -> int:
     return checked(value, int, what, lambda n: 0 <= n <= limit)
 
 
+def worker_count_or_auto(value: Any) -> int | str:
+    """num_workers, or 'auto': the trainer tunes it between epochs (helpers.training.autotune)."""
+    if str(value) == "auto":
+        return "auto"
+    try:
+        return worker_count(value)
+    except ArgumentTypeError as exc:
+        raise ArgumentTypeError(f"{exc}; or auto") from None
+
+
 def device_name(value: Any) -> str:
     """'auto', 'cpu', or a CUDA (or MPS) device that exists on this machine."""
     text = str(value)

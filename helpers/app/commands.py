@@ -18,7 +18,7 @@ from ..loading.transforms import PIPELINES
 from ..timing.epoch_times import SETUPS
 from ..timing.peers import LOADERS
 from ..timing.threads import WORKER_KINDS
-from ..training.config import START_METHODS, refuse_step_checkpoints
+from ..training.config import START_METHODS, refuse_auto_workers, refuse_step_checkpoints
 from .refusals import refuse_what_cannot_work
 from .cli import Parser, add_config_arguments, add_train_arguments, boundary, config_from_args, train_command
 
@@ -118,7 +118,7 @@ def cached(args: argparse.Namespace) -> int:
     from ..training.features import COMPARE_COLUMNS, compare, fit_cached
     from ..timing.tables import format_table
 
-    config = refuse_step_checkpoints(config_from_args(args), "cached")
+    config = refuse_auto_workers(refuse_step_checkpoints(config_from_args(args), "cached"), "cached")
     if not args.compare:
         fit_cached(config, args.cache)
         return 0

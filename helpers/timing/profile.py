@@ -167,7 +167,8 @@ class Profiler:
         lines = [f"No batch for {self.stall_s:g} s. Each worker's Python stack (most recent call first), and the batch "
                  "it was fetching:"]
         if not pids:
-            return "\n".join([lines[0].replace("Each worker's", "The main process's"), main_thread_stack()])
+            return "\n".join([f"No batch for {self.stall_s:g} s. This process's threads (most recent call first); "
+                              "with num_workers=0 its main thread loads the batches:", main_thread_stack()])
         return "\n\n".join(lines + collect_stacks(pids, self.folder))
 
     def kill_children(self) -> None:
