@@ -16,7 +16,7 @@ from helpers.app.commands import main
 from helpers.machine import rank_cores, usable_cores
 from helpers.processes import kill_group
 from helpers.timing.culprits import culprits
-from helpers.timing.profile import samples_in
+from helpers.timing.profile import rank_note, samples_in
 from helpers.timing.tables import read_csv
 
 import profile_loaders as loaders
@@ -57,6 +57,12 @@ def test_the_cores_a_rank_may_use_are_the_usable_cores_shared_by_the_local_ranks
     assert rank_cores({"LOCAL_WORLD_SIZE": "2"}) == (max(1, usable_cores() // 2), 2)
     assert rank_cores({"LOCAL_WORLD_SIZE": str(10 * usable_cores())})[0] == 1
     assert rank_cores({"LOCAL_WORLD_SIZE": "junk"}) == (usable_cores(), 1)
+
+
+def test_profile_says_so_when_it_counts_a_ranks_share_of_the_cores(monkeypatch):
+    assert rank_note() is None
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    assert f"share {max(1, usable_cores() // 2)} of the usable cores" in rank_note()
 
 
 @linux_only
