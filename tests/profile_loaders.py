@@ -2,6 +2,7 @@
 name, and spawned workers import them again."""
 import os
 import threading
+import time
 from pathlib import Path
 
 import torch
@@ -105,3 +106,21 @@ def no_parameter() -> DataLoader:
 
 
 NOT_CALLABLE = 3
+
+
+def read_a_very_slow_file(i: int) -> torch.Tensor:
+    """A file that takes a minute to read, far past the stall limit the test gives."""
+    time.sleep(60)
+    return torch.zeros(4)
+
+
+class Slow(Dataset):
+    def __len__(self) -> int:
+        return 400
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return read_a_very_slow_file(i) if i == 9 else torch.zeros(4)
+
+
+def slow(num_workers: int) -> DataLoader:
+    return DataLoader(Slow(), batch_size=4, num_workers=num_workers, worker_init_fn=note_pid)

@@ -293,7 +293,7 @@ def profile(factory: Callable[..., DataLoader] | str, workers: Sequence[int] = (
             walked.update(culprits=run.walked, where=run.walked_in)
         return run
 
-    first = build(factory, 0, spec)
+    first = build(factory, max(workers), spec)  # its start method, as the settings with workers use it
     dataset, kind = type(first.dataset).__name__, ("iterable" if isinstance(first.dataset, IterableDataset)
                                                    else "map-style")
     method = start_method or first.multiprocessing_context or multiprocessing.get_start_method()
