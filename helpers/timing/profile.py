@@ -10,56 +10,31 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import importlib
 import inspect
 import multiprocessing
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import time
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-import psutil
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from ..errors import OptionError, explained_worker_failures
+from ..options import import_named
 from ..machine import conditions_line, load_average, machine_summary, past_the_cores, past_the_cores_note, rank_cores
 from .culprits import culprits
 from .measure import stream_window
 from .memory import Snapshot, snapshot, worker_pids
 from .probes import Watchdog, WorkerProbes, ask_for_walk, collect_stacks, main_thread_stack
 from .sweep import sweep
+from .verdict import MIN_REPEATS, TOO_FEW
 
 GROWTH_MB = 8.0  # USS growth per worker over a pass from which the report calls it growth, not noise
-
-
-def import_named(spec: str, flag: str, path: str | None = None) -> Callable:
-    """The callable SPEC names ('module:function', importable from PATH or sys.path); OptionError names what is wrong."""
-    module_name, colon, name = spec.partition(":")
-    if not colon or not module_name or not name:
-        raise OptionError(f"{flag} {spec}: expected MODULE:FUNCTION, for example my_loader:make_loader")
-    if path is not None:
-        if not os.path.isdir(path):
-            raise OptionError(f"--path {path}: not a folder; give the folder that holds {module_name}.py")
-        sys.path.insert(0, os.path.abspath(path))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        where = f" (looked in --path {path} and sys.path)" if path else " (set PYTHONPATH, or give --path FOLDER)"
-        raise OptionError(f"{flag} {spec}: cannot import {module_name}: {exc}{where}") from None
-    found = module
-    for part in name.split("."):
-        found = getattr(found, part, None)
-        if found is None:
-            raise OptionError(f"{flag} {spec}: {module_name} has no {name}")
-    if not callable(found):
-        raise OptionError(f"{flag} {spec}: {name} is a {type(found).__name__}, not a function")
-    return found
 
 
 def check_factory(factory: Callable, spec: str) -> None:
@@ -179,7 +154,8 @@ class Profiler:
 
     def run(self, n: int, walk: bool = False) -> Pass:
         """One fresh pass at N workers: first batch, warm-up, timed window, memory at both ends; WALK asks a worker."""
-        loader = self.loader(n)
+        with past_the_cores(n):  # torch warns when the loader is made, and again at each iterator
+            loader = self.loader(n)
         warmup, timed = self.window(loader, n)
         clock = time.perf_counter
         pids: list[int] = []
@@ -293,7 +269,8 @@ def profile(factory: Callable[..., DataLoader] | str, workers: Sequence[int] = (
             walked.update(culprits=run.walked, where=run.walked_in)
         return run
 
-    first = build(factory, max(workers), spec)  # its start method, as the settings with workers use it
+    with past_the_cores(max(workers)):
+        first = build(factory, max(workers), spec)  # its start method, as the settings with workers use it
     dataset, kind = type(first.dataset).__name__, ("iterable" if isinstance(first.dataset, IterableDataset)
                                                    else "map-style")
     method = start_method or first.multiprocessing_context or multiprocessing.get_start_method()
@@ -329,6 +306,10 @@ def row_of(s: Any) -> dict:
                 pss_growth_mb=(end.total_pss_mb - run.start.total_pss_mb) if end and run.start else None,
                 shm_mb=(end.shm_mb - run.shm_base_mb) if end and end.shm_mb is not None and run.shm_base_mb is not None
                 else None)
+
+
+def workers(n: int) -> str:
+    return f"{n} worker{'s' * (n != 1)}"
 
 
 def rank_note() -> str | None:
@@ -367,10 +348,13 @@ def report(found: Profile) -> str:
              "next(loader) with --step; USS growth: what each worker's private memory grew over the pass; "
              "/dev/shm: what batches in flight held there at the end.", *found.notes]
     for r in found.rows:
-        if r["verdict"]:
-            lines.append(f"{r['num_workers']} workers against the setting before: {r['verdict']}")
+        if r["verdict"] and r["verdict"] != TOO_FEW:
+            lines.append(f"{workers(r['num_workers'])} against the setting before: {r['verdict']}")
         if r["uss_growth_mb_workers"]:
-            lines.append(f"{r['num_workers']} workers, USS growth per worker (MB): {r['uss_growth_mb_workers']}")
+            lines.append(f"{workers(r['num_workers'])}, USS growth per worker (MB): {r['uss_growth_mb_workers']}")
+    if any(r["verdict"] == TOO_FEW for r in found.rows):
+        lines.append(f"No verdict between settings: it takes {MIN_REPEATS} repeats or more of each (--repeats "
+                     f"{MIN_REPEATS}); the medians alone do not say that one setting beats another.")
     grew = [r for r in found.rows if (r["uss_growth_mb_max"] or 0) >= GROWTH_MB]
     if found.culprits:
         lead = (f"Workers grew up to {max(r['uss_growth_mb_max'] for r in grew):.0f} MB over a short pass. "
