@@ -346,7 +346,8 @@ def report(found: Profile) -> str:
              "first batch: iterator created to first batch (worker start-up plus one batch); samples/s: the steady "
              "rate after it (median, min, max over the repeats); data wait: the share of the time spent in "
              "next(loader) with --step; USS growth: what each worker's private memory grew over the pass; "
-             "/dev/shm: what batches in flight held there at the end.", *found.notes]
+             "/dev/shm: how much more the machine's /dev/shm held at the end than before the pass (batches in flight; "
+             "on a shared machine other programs' use shows too).", *found.notes]
     for r in found.rows:
         if r["verdict"] and r["verdict"] != TOO_FEW:
             lines.append(f"{workers(r['num_workers'])} against the setting before: {r['verdict']}")
