@@ -11,14 +11,14 @@ from typing import Any, Callable, ContextManager, Iterable, Iterator
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from .checkpoint import load_checkpoint
 from ..loading.data import Batch, SkippedFiles
 from ..errors import DataError, LossNotFinite, explained_worker_failures
-from ..loading.loaders import reseed
 from .model import FrozenResNet18, build_model
 from ..progress import progress_bar
-from ..loading.resume import Partial
+from ..loading.resume import EpochOrder, Partial
 from ..loading.transforms import to_model_input
 
 ToInput = Callable[[Any, torch.device], torch.Tensor]  # a batch's images as the model takes them, on the device
@@ -210,6 +210,17 @@ class EpochHooks:
     swap: Callable[[int, tuple[Any, Any]], tuple[Any, Any]] = lambda epoch, loaders: loaders  # ... and rebuilds them
 
 
+def reseed(loader: DataLoader, seed: int, start_batch: int = 0) -> None:
+    """Fix the shuffle order and worker seeds of the next pass, so a resumed run sees what an unbroken one would.
+
+    START_BATCH: where a resumable loader's pass begins (a mid-epoch resume); other loaders always start at 0.
+    """
+    if loader.generator is not None:
+        loader.generator.manual_seed(seed)
+    if isinstance(loader.sampler, EpochOrder):
+        loader.sampler.start_epoch(seed, start_batch * loader.batch_size)
+
+
 def run_epochs(model: nn.Module, loaders: tuple[Any, Any], criterion: nn.Module, optimizer: torch.optim.Optimizer,
                device: torch.device, *, epochs: int, first_epoch: int = 1, history: dict[str, list] | None = None,
                train_model: nn.Module | None = None, to_input: ToInput = model_input, max_batches: int | None = None,
@@ -221,7 +232,6 @@ def run_epochs(model: nn.Module, loaders: tuple[Any, Any], criterion: nn.Module,
     """
     history = empty_history() if history is None else history
     train_loader, val_loader = loaders
-    del loaders  # hooks.swap may replace them between epochs: hold no other reference to their workers
     run = dict(to_input=to_input, max_batches=max_batches, progress=progress)
     for epoch in range(first_epoch, epochs + 1):
         train_loader, val_loader = hooks.swap(epoch, (train_loader, val_loader))
