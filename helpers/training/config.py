@@ -35,7 +35,7 @@ class TrainConfig:
                                     "data/sample ($HELPERS_DATA_DIR/sample), made on first use")
     epochs: int = option(3, "total epochs, counting resumed ones", options.positive_int)
     num_workers: int | str = option(2, "DataLoader worker processes, or auto: start at the usable cores and move "
-                                        "num_workers and prefetch_factor between epochs toward a data wait under 5%",
+                                        "num_workers and prefetch_factor between epochs toward a data wait under 5 percent",
                                     options.worker_count_or_auto)
     batch_size: int = option(16, "images per batch (per process under torchrun)", options.positive_int)
     image_size: int = option(224, "side of the square model input, in pixels", options.positive_int)
