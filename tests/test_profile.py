@@ -34,6 +34,16 @@ def test_a_list_of_tuples_is_named_and_the_course_dataset_is_not():
     assert culprits(loaders.course(0).dataset) == []
 
 
+def test_one_list_reached_by_two_names_is_named_once_with_both():
+    class LikeImageFolder:  # torchvision's ImageFolder sets self.imgs = self.samples
+        def __init__(self):
+            self.samples = [(f"{i}.jpg", i % 2) for i in range(20_000)]
+            self.imgs, self.targets = self.samples, [label for _, label in self.samples]
+
+    # targets holds 20,000 references to the two small ints 0 and 1: reading it writes only their counts
+    assert [c.attribute for c in culprits(LikeImageFolder())] == ["dataset.samples (also dataset.imgs)"]
+
+
 def test_a_culprit_held_deeper_is_named_by_its_whole_path():
     class Index:
         def __init__(self):

@@ -8,7 +8,7 @@ nothing (notebook 08, `python -m helpers memory`). This walks a dataset's attrib
 from __future__ import annotations
 
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from types import BuiltinFunctionType, FunctionType, MethodType, ModuleType
 from typing import Any, Iterator
 
@@ -82,7 +82,7 @@ def followed(value: Any) -> bool:
 def culprits(dataset: Any, name: str = "dataset", many: int = MANY) -> list[Culprit]:
     """The attributes of DATASET (and of the objects it holds, DEPTH deep) holding at least MANY Python objects,
     largest first: lists, tuples, dicts and sets, and NumPy arrays of dtype object."""
-    found: list[Culprit] = []
+    found: dict[int, Culprit] = {}  # by the container's id: one object reached by two names is named once
     visited: set[int] = set()
     stack = [(name, dataset, 0)]
     while stack:
@@ -92,11 +92,13 @@ def culprits(dataset: Any, name: str = "dataset", many: int = MANY) -> list[Culp
         visited.add(id(obj))
         for attr, value in attributes(obj):
             where = f"{path}.{attr}"
-            if isinstance(value, CONTAINERS) or (isinstance(value, np.ndarray) and value.dtype == object):
+            if id(value) in found:
+                found[id(value)] = replace(found[id(value)], attribute=f"{found[id(value)].attribute} (also {where})")
+            elif isinstance(value, CONTAINERS) or (isinstance(value, np.ndarray) and value.dtype == object):
                 count, size = objects_inside(value)
                 if count >= many:
                     kind = "NumPy array of Python objects" if isinstance(value, np.ndarray) else type(value).__name__
-                    found.append(Culprit(where, kind, len(value), count, size / 2**20))
+                    found[id(value)] = Culprit(where, kind, len(value), count, size / 2**20)
                 elif depth < DEPTH:  # a short list of objects that hold big containers (splits, datasets)
                     items = value.values() if isinstance(value, dict) else value
                     for k, item in enumerate(list(items)[:32]):
@@ -104,7 +106,7 @@ def culprits(dataset: Any, name: str = "dataset", many: int = MANY) -> list[Culp
                             stack.append((f"{where}[{k}]", item, depth + 1))
             elif depth < DEPTH and followed(value):
                 stack.append((where, value, depth + 1))
-    return sorted(found, key=lambda c: -c.objects)
+    return sorted(found.values(), key=lambda c: -c.objects)
 
 
 def as_dicts(found: list[Culprit]) -> list[dict]:
