@@ -143,3 +143,17 @@ def test_a_stall_is_shown_in_the_users_own_function_and_nothing_is_left_behind(f
     assert where in out and holding in out
     assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("error: no batch arrived for 2 s")
     assert len(pids) == int(workers) and left == []
+
+
+def test_the_figure_is_drawn_from_rows_read_back_from_the_csv(tmp_path):
+    from helpers.lessons.plots import plot_profile
+    from helpers.timing.profile import CSV_COLUMNS
+    from helpers.timing.tables import write_rows
+
+    rows = [dict(num_workers=n, samples_per_s=10.0, samples_per_s_min=9.0, samples_per_s_max=11.0, verdict="",
+                 uss_growth_mb_workers=grown) for n, grown in ((0, ""), (1, "2.4"), (2, "1.0 2.0"))]
+    write_rows(rows, tmp_path / "p.csv", CSV_COLUMNS)
+    fig = plot_profile(read_csv(tmp_path / "p.csv"), "Your loader")
+    rate, memory = fig.axes
+    assert rate.get_title() == "Your loader" and rate.get_xlabel() and memory.get_ylabel()
+    assert len(memory.collections[0].get_offsets()) == 3  # one worker's growth, then two workers'
