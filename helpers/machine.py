@@ -56,6 +56,22 @@ def usable_cores(root: str | Path = "/sys/fs/cgroup", cgroup_file: str | Path = 
     return cores if quota is None else max(1, min(cores, math.ceil(quota)))
 
 
+def local_world_size(environ: dict[str, str] | None = None) -> int:
+    """How many ranks torchrun started on this machine (LOCAL_WORLD_SIZE), 1 outside torchrun or when unreadable."""
+    value = (os.environ if environ is None else environ).get("LOCAL_WORLD_SIZE", "1")
+    return int(value) if value.isdigit() and int(value) > 0 else 1
+
+
+def rank_cores(environ: dict[str, str] | None = None) -> tuple[int, int]:
+    """The cores one rank's workers may use (the usable cores shared by the local ranks, at least 1), and the ranks.
+
+    Every rank of a torchrun job starts its own DataLoader workers on the same machine, so a rank sizing num_workers
+    by the whole machine's cores asks for LOCAL_WORLD_SIZE times too many.
+    """
+    ranks = local_world_size(environ)
+    return max(1, usable_cores() // ranks), ranks
+
+
 @contextlib.contextmanager
 def past_the_cores(num_workers: int) -> Iterator[None]:
     """Keep PyTorch's more-workers-than-cores warning out of a sweep that goes past the cores on purpose, for that

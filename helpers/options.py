@@ -5,7 +5,10 @@ argparse.ArgumentTypeError, which argparse reports against the option's name.
 """
 from __future__ import annotations
 
+import importlib
 import math
+import os
+import sys
 from argparse import ArgumentTypeError
 from typing import Any, Callable
 
@@ -82,6 +85,16 @@ def worker_count(value: Any) -> int:
     return checked(value, int, what, lambda n: 0 <= n <= limit)
 
 
+def worker_count_or_auto(value: Any) -> int | str:
+    """num_workers, or 'auto': the trainer tunes it between epochs (helpers.training.autotune)."""
+    if str(value) == "auto":
+        return "auto"
+    try:
+        return worker_count(value)
+    except ArgumentTypeError as exc:
+        raise ArgumentTypeError(f"{exc}; or auto") from None
+
+
 def device_name(value: Any) -> str:
     """'auto', 'cpu', or a CUDA (or MPS) device that exists on this machine."""
     text = str(value)
@@ -103,3 +116,26 @@ def device_name(value: Any) -> str:
         return text
     raise ArgumentTypeError(f"got {text!r}; accepted: {accepted}")
 
+
+def import_named(spec: str, flag: str, path: str | None = None) -> Callable:
+    """The callable SPEC names ('module:function', importable from PATH or sys.path); OptionError names what is wrong."""
+    module_name, colon, name = spec.partition(":")
+    if not colon or not module_name or not name:
+        raise OptionError(f"{flag} {spec}: expected MODULE:FUNCTION, for example my_loader:make_loader")
+    if path is not None:
+        if not os.path.isdir(path):
+            raise OptionError(f"--path {path}: not a folder; give the folder that holds {module_name}.py")
+        sys.path.insert(0, os.path.abspath(path))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        where = f" (looked in --path {path} and sys.path)" if path else " (set PYTHONPATH, or give --path FOLDER)"
+        raise OptionError(f"{flag} {spec}: cannot import {module_name}: {exc}{where}") from None
+    found = module
+    for part in name.split("."):
+        found = getattr(found, part, None)
+        if found is None:
+            raise OptionError(f"{flag} {spec}: {module_name} has no {name}")
+    if not callable(found):
+        raise OptionError(f"{flag} {spec}: {name} is a {type(found).__name__}, not a function")
+    return found

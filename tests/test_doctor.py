@@ -54,6 +54,12 @@ def test_a_quota_below_the_cpu_count_is_a_warning_naming_the_cores_to_use():
     assert cores(usable=8, counted=8, quota=None).verdict == OK
 
 
+def test_under_torchrun_the_cores_are_shared_by_the_ranks_on_the_machine():
+    shared = cores(usable=8, counted=8, quota=None, ranks=4, num_workers=4)
+    assert shared.verdict == WARNING and "2 per rank" in shared.value and "4 ranks x 4 workers = 16" in shared.fix
+    assert cores(usable=8, counted=8, quota=None, ranks=4, num_workers=2).verdict == OK
+
+
 def test_dockers_64_mb_shm_is_a_problem_for_big_batches_and_fine_for_small():
     big = Plan(num_workers=4, batch_size=64, image_size=224)  # 8 batches of 38.5 MB in flight
     assert shared_memory(64 * MIB, 63 * MIB, big).verdict == PROBLEM

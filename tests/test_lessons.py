@@ -318,6 +318,28 @@ def _specialised_loaders(f: dict) -> None:
 
 # --- end lessons 11 ---
 
+# --- lessons 13 ---
+@lesson("13_your_own_loader",
+        probe="dict(asked=list(workers), rows=[r['num_workers'] for r in rows], profile_status=run.returncode, "
+              "recommended='Recommended: num_workers=' in run.stdout, "
+              "list_named='dataset.entries: a list of 300,000 entries' in copies['make_list_loader'].stdout, "
+              "table_named='Copy-on-read culprits' in copies['make_table_loader'].stdout, "
+              "table_walked='No attribute of the dataset holds many Python objects' in "
+              "copies['make_table_loader'].stdout, stall_status=stalled.returncode, stuck_in=where, "
+              "auto_status=tuned.returncode, epochs=epochs, "
+              "decisions=sum('[workers' in line for line in tuned.stdout.splitlines()))",
+        reversed=(dict(rows=[0]), dict(recommended=False), dict(list_named=False), dict(table_named=True),
+                  dict(stall_status=0), dict(stuck_in="wait"), dict(decisions=0)))
+def _your_own_loader(f: dict) -> None:
+    assert f["profile_status"] == 0 and f["rows"] == f["asked"], "profile gives one row per num_workers asked for"
+    assert f["recommended"], "profile recommends num_workers by the course's rule"
+    assert f["list_named"], "the walk in a worker names the list of (path, label) tuples"
+    assert f["table_walked"] and not f["table_named"], "the same index in a SampleTable is walked and names nothing"
+    assert f["stall_status"] == 2, "a stall ends with exit status 2"
+    assert f["stuck_in"] == "read_from_a_drive_that_stopped_answering", "the stack names the user's function"
+    assert f["auto_status"] == 0 and f["decisions"] == f["epochs"], "--num-workers auto decides after every epoch"
+# --- end lessons 13 ---
+
 
 # ---------------------------------------------------------------------------------------------------------------
 

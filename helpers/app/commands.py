@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import os
+import sys
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -16,7 +18,7 @@ from ..loading.transforms import PIPELINES
 from ..timing.epoch_times import SETUPS
 from ..timing.peers import LOADERS
 from ..timing.threads import WORKER_KINDS
-from ..training.config import START_METHODS, refuse_step_checkpoints
+from ..training.config import START_METHODS, refuse_auto_workers, refuse_step_checkpoints
 from .cli import Parser, add_config_arguments, add_train_arguments, boundary, config_from_args, train_command
 
 Options = Callable[[argparse.ArgumentParser], Any]
@@ -116,7 +118,7 @@ def cached(args: argparse.Namespace) -> int:
     from ..training.fit import loaders_for
     from ..timing.tables import format_table
 
-    config = refuse_step_checkpoints(config_from_args(args), "cached")
+    config = refuse_auto_workers(refuse_step_checkpoints(config_from_args(args), "cached"), "cached")
     loaders = loaders_for(config)
     if not args.compare:
         fit_cached(config, loaders, args.cache)
@@ -421,6 +423,42 @@ def timeline(args: argparse.Namespace) -> int:
     write_outputs(args, rows, lambda: plot_timeline(rows, f"{args.workers} workers, {args.pipeline}, "
                                                           f"batch {args.batch_size}"),
                   write=lambda r, path: write_rows(r, path, COLUMNS))
+    return 0
+
+
+def profile_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("factory", metavar="MODULE:FACTORY",
+                   help="your function FACTORY(num_workers=n) that returns your DataLoader, in MODULE")
+    p.add_argument("--path", default=None, help="the folder holding MODULE (default: PYTHONPATH and the current folder)")
+    p.add_argument("--workers", type=options.worker_count, nargs="+", default=[0, 2],
+                   help="num_workers values to time (default 0 2)")
+    p.add_argument("--step", default=None, metavar="MODULE:FN",
+                   help="your training step, called on each batch; without it, the loader alone")
+    p.add_argument("--batches", type=options.positive_int, default=20,
+                   help="timed batches per pass, after a warm-up (loader alone: at least 16 x num_workers)")
+    p.add_argument("--repeats", type=options.positive_int, default=3, help="passes per setting, taken in turns")
+    p.add_argument("--stall-s", type=options.positive_float, default=None, metavar="S",
+                   help="when no batch arrives for S seconds, print every worker's stack and the indices it holds, "
+                        "then stop with exit status 2")
+
+
+@command("profile", profile_options, help="measure your own DataLoader: start-up, rate, data wait, worker memory",
+         description="Call FACTORY(num_workers=n) from your MODULE for each --workers value and time its DataLoader: "
+                     "the first batch apart from the steady rate, the data-wait share with --step, each worker's "
+                     "USS growth, /dev/shm in flight; name dataset attributes that copy into every worker; recommend "
+                     "num_workers by the bench's rule.",
+         parents=(START_METHOD, outputs("one row per setting", "a PNG of samples/s and worker memory per setting")))
+def profile(args: argparse.Namespace) -> int:
+    from ..lessons.plots import plot_profile
+    from ..timing.profile import CSV_COLUMNS, profile as measure, report
+    from ..timing.tables import write_rows
+
+    sys.path.insert(0, os.getcwd())  # `python -m` puts the current folder first; a console script would not
+    found = measure(args.factory, args.workers, step=args.step, batches=args.batches, repeats=args.repeats,
+                    start_method=args.start_method, stall_s=args.stall_s, path=args.path)
+    print(report(found))
+    write_outputs(args, found.rows, lambda: plot_profile(found.rows, f"{args.factory}: {found.machine}"),
+                  write=lambda rows, path: write_rows(rows, path, CSV_COLUMNS))
     return 0
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ..machine import cpu_quota, usable_cores
+from ..machine import cpu_quota, local_world_size, usable_cores
 
 OK, WARNING, PROBLEM = "ok", "warning", "problem"
 GIB = 2**30
@@ -86,9 +86,16 @@ def start_method(method: str | None = None) -> Finding:
                    "with `if __name__ == '__main__':` (notebook 03)")
 
 
-def cores(usable: int, counted: int | None, quota: float | None) -> Finding:
-    """The cores num_workers should be sized by, beside os.cpu_count(), which ignores quotas and affinity."""
+def cores(usable: int, counted: int | None, quota: float | None, ranks: int = 1, num_workers: int = 0) -> Finding:
+    """The cores num_workers should be sized by, beside os.cpu_count(), which ignores quotas and affinity; under
+    torchrun, each of the RANKS on this machine starts its own workers, so a rank gets its share of them."""
     value = f"{usable} usable (os.cpu_count() {counted}, " + (f"cgroup quota {quota:g} CPUs)" if quota else "no quota)")
+    if ranks > 1:
+        share = max(1, usable // ranks)
+        value += f"; {ranks} ranks on this machine (torchrun's LOCAL_WORLD_SIZE): {share} per rank"
+        if num_workers > share:
+            return Finding("cpu cores", WARNING, value, f"size num_workers by {share} per rank, not by the machine: "
+                           f"{ranks} ranks x {num_workers} workers = {ranks * num_workers} processes on {usable} cores")
     if counted and usable < counted:
         return Finding("cpu cores", WARNING, value, f"size num_workers by {usable}, not os.cpu_count(): more workers "
                        f"than usable cores only queue for them (`python -m helpers bench` measures the knee)")
@@ -214,7 +221,8 @@ def diagnose(plan: Plan = Plan(), shm_path: str | Path = "/dev/shm", cgroup_root
     return [
         versions(),
         start_method(),
-        cores(usable_cores(cgroup_root, cgroup_file), os.cpu_count(), cpu_quota(cgroup_root, cgroup_file)),
+        cores(usable_cores(cgroup_root, cgroup_file), os.cpu_count(), cpu_quota(cgroup_root, cgroup_file),
+              local_world_size(), plan.num_workers),
         memory(psutil.virtual_memory().available, plan),
         shared_memory(*shm_space(shm_path), plan),
         open_files(soft, hard, open_fd_count(), torch.multiprocessing.get_sharing_strategy(), plan),

@@ -37,7 +37,10 @@ def refuse_batches_that_cannot_fit(args: Any) -> None:
     workers = getattr(args, "num_workers", None)
     if workers is None:
         workers = getattr(args, "workers", None)
-    workers = max(workers) if isinstance(workers, (list, tuple)) else (usable_cores() if workers is None else workers)
+    if isinstance(workers, (list, tuple)):
+        workers = max(workers)
+    elif workers is None or workers == "auto":  # auto starts at the usable cores
+        workers = usable_cores()
     pipelines = getattr(args, "pipeline", None) or ["fast"]
     device = torch.device("cuda" if getattr(args, "device", "cpu") != "cpu" and torch.cuda.is_available() else "cpu")
     available, plans = psutil.virtual_memory().available, []

@@ -299,6 +299,27 @@ def plot_settings(rows: list[dict], label: str, title: str, memory_key: str | No
     return fig
 
 
+def plot_profile(rows: list[dict], title: str) -> Figure:
+    """A user's loader per num_workers: samples/s (median, min-max) and each worker's USS growth over the pass."""
+    fig = _figure((11, 4))
+    rate, memory = fig.subplots(1, 2)
+    x = [r["num_workers"] for r in rows]
+    err = [[r["samples_per_s"] - r["samples_per_s_min"] for r in rows],
+           [r["samples_per_s_max"] - r["samples_per_s"] for r in rows]]
+    rate.errorbar(x, [r["samples_per_s"] for r in rows], yerr=err, marker="o", capsize=3)
+    rate.set(title=title, xlabel="num_workers", ylabel="Samples per second (median, min-max)")
+    rate.set_xticks(x)
+    grown = [(r["num_workers"], float(g)) for r in rows  # one worker's value reads back from a CSV as a number
+             for g in str(r["uss_growth_mb_workers"] if r["uss_growth_mb_workers"] is not None else "").split()]
+    memory.scatter([n for n, _ in grown], [g for _, g in grown], color="tab:orange")
+    memory.set(title="Each worker's private memory (USS) growth over one pass", xlabel="num_workers",
+               ylabel="USS growth per worker (MB)")
+    memory.set_xticks(x)
+    memory.axhline(0, color="grey", lw=0.8)
+    fig.tight_layout()
+    return fig
+
+
 def describe_figure(fig: Figure, numbers: bool = False) -> str:
     """What a figure shows, in words that do not depend on the machine: each panel's title, axes and series.
 

@@ -34,7 +34,9 @@ class TrainConfig:
     data: str | None = option(None, "ImageFolder root (class folders inside); default: the generated sample set in "
                                     "data/sample ($HELPERS_DATA_DIR/sample), made on first use")
     epochs: int = option(3, "total epochs, counting resumed ones", options.positive_int)
-    num_workers: int = option(2, "DataLoader worker processes", options.worker_count)
+    num_workers: int | str = option(2, "DataLoader worker processes, or auto: start at the usable cores and move "
+                                        "num_workers and prefetch_factor between epochs toward a data wait under 5 percent",
+                                    options.worker_count_or_auto)
     batch_size: int = option(16, "images per batch (per process under torchrun)", options.positive_int)
     image_size: int = option(224, "side of the square model input, in pixels", options.positive_int)
     pipeline: str = option("standard", "; ".join(f"{k}: {v}" for k, v in PIPELINES.items()), choices=tuple(PIPELINES))
@@ -80,6 +82,14 @@ class TrainConfig:
                               f"no file to write; give --checkpoint FILE")
         if self.resume and self.checkpoint is None:
             raise OptionError("--resume with --checkpoint '': there is no file to resume from; give --checkpoint FILE")
+
+
+def refuse_auto_workers(config: TrainConfig, command: str) -> TrainConfig:
+    """CONFIG, unless it asks for --num-workers auto, which only `train` and scripts/train.py tune."""
+    if config.num_workers == "auto":
+        raise OptionError(f"--num-workers auto: {command} does not tune the workers; give a number, or use `train` "
+                          "or scripts/train.py")
+    return config
 
 
 def refuse_step_checkpoints(config: TrainConfig, command: str) -> TrainConfig:

@@ -7,6 +7,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .autotune import AutoWorkers
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from ..errors import CheckpointError
@@ -16,6 +17,7 @@ from .model import imagenet_weights_path
 from ..loading.resume import Partial
 from ..loading.samples import data_or_sample
 from ..loading.verify import refuse_bad_files
+from ..machine import rank_cores
 
 __all__ = ["TrainConfig", "fit", "fit_once", "loaders_for", "pretrained_against_random"]
 
@@ -25,6 +27,8 @@ def loaders_for(config: TrainConfig, device: str | torch.device | None = None, r
     """The train and validation loaders CONFIG describes, on its data or the sample set (resumable: see
     build_loaders); with config.strict_data every file is decoded first, and a bad one stops the run here, before any
     training (check=False leaves that to the caller: ddp checks on rank 0 alone)."""
+    if config.num_workers == "auto":
+        raise ValueError("loaders_for needs a number of workers: fit() chooses one for --num-workers auto")
     loaders = build_loaders(data_or_sample(config.data), pipeline=config.pipeline, image_size=config.image_size,
                             batch_size=config.batch_size, num_workers=config.num_workers,
                             val_fraction=config.val_fraction, seed=config.seed,
@@ -40,7 +44,8 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
     """Train for config.epochs epochs in total on LOADERS (default: loaders_for(config)), checkpointing after each
     epoch and resuming after the last finished one when asked; returns the history."""
     torch.manual_seed(config.seed)
-    loaders = loaders or loaders_for(config)
+    auto = config.num_workers == "auto"
+    loaders = loaders or loaders_for(replace(config, num_workers=rank_cores()[0]) if auto else config)
     model, optimizer = model_and_optimizer(len(loaders.classes), loaders.device, config.lr, config.pretrained)
     first_epoch, history, partial = resume_point(config.checkpoint, config.resume, model, optimizer, log)
     if partial and not config.checkpoint_every_steps:
@@ -59,8 +64,40 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
             log(f"Checkpoint saved in epoch {done.epoch} after step {done.steps}.")
 
     hooks = EpochHooks(seed_of=seed_of(config), end=save, step=step)
+    if auto:
+        tune_workers(config, loaders, history, hooks, log)
     return train_on(config, loaders, model, optimizer, log, hooks, first_epoch=first_epoch, history=history,
                     partial=partial)
+
+
+def tune_workers(config: TrainConfig, loaders: Loaders, history: dict[str, list], hooks: EpochHooks, log) -> None:
+    """--num-workers auto: HOOKS read each epoch's data wait, and give the next epoch new loaders when the tuner moves;
+    each decision ends the epoch's line and is kept in HISTORY (so in the checkpoint, for --resume)."""
+    tuner = AutoWorkers(history, config.prefetch_factor)
+    in_use = {"setting": (loaders.train.num_workers, loaders.train.prefetch_factor or 2)}
+
+    def swap(epoch: int, pair: tuple) -> tuple:
+        if (tuner.num_workers, tuner.prefetch_factor) == in_use["setting"]:
+            return pair
+        in_use["setting"] = (tuner.num_workers, tuner.prefetch_factor)
+        for old in pair:
+            let_go(old)
+        moved = loaders_for(replace(config, num_workers=tuner.num_workers, prefetch_factor=tuner.prefetch_factor),
+                            loaders.device, check=False)
+        return moved.train, moved.val
+
+    log(tuner.start_line())
+    hooks.swap = swap
+    hooks.measured = lambda epoch, seconds, train, val: tuner.after_epoch(epoch, seconds,
+                                                                          train.data_seconds + val.data_seconds)
+    hooks.note = lambda seconds: tuner.note
+
+
+def let_go(loader: torch.utils.data.DataLoader) -> None:
+    """End LOADER's persistent workers now, not when the loader is freed: torch keeps them in its `_iterator`
+    (torch/utils/data/dataloader.py), and dropping it shuts them down."""
+    if getattr(loader, "_iterator", None) is not None:
+        loader._iterator = None
 
 
 def fit_once(config: TrainConfig, loaders: Loaders, log=print) -> dict[str, list]:

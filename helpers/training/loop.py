@@ -206,6 +206,8 @@ class EpochHooks:
     end: Callable[[int, dict], None] = lambda epoch, history: None      # the checkpoint
     step: Callable[[Partial], None] = lambda done: None                 # a mid-epoch checkpoint
     note: Callable[[float], str] = lambda seconds: ""                   # added to the epoch's line
+    measured: Callable[[int, float, EpochResult, EpochResult], None] = lambda *_: None  # --num-workers auto reads it
+    swap: Callable[[int, tuple[Any, Any]], tuple[Any, Any]] = lambda epoch, loaders: loaders  # ... and rebuilds them
 
 
 def reseed(loader: DataLoader, seed: int, start_batch: int = 0) -> None:
@@ -232,6 +234,7 @@ def run_epochs(model: nn.Module, loaders: tuple[Any, Any], criterion: nn.Module,
     train_loader, val_loader = loaders
     run = dict(to_input=to_input, max_batches=max_batches, progress=progress)
     for epoch in range(first_epoch, epochs + 1):
+        train_loader, val_loader = hooks.swap(epoch, (train_loader, val_loader))
         seed = hooks.seed_of(epoch)
         torch.manual_seed(seed)  # dropout and main-process augmentation, as in an unbroken run
         done = Partial.restore(partial) if partial and partial["epoch"] == epoch else Partial(epoch)
@@ -246,6 +249,7 @@ def run_epochs(model: nn.Module, loaders: tuple[Any, Any], criterion: nn.Module,
         seconds = time.perf_counter() - start
         check_epoch(epoch, train, val)
         record_epoch(history, epoch, seconds, train, val)
+        hooks.measured(epoch, seconds, train, val)
         hooks.end(epoch, history)
         log(format_epoch(epoch, epochs, seconds, train, val) + hooks.note(seconds))
     if first_epoch > epochs:
