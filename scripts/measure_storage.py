@@ -89,10 +89,10 @@ def main() -> int:
                              f"the settings with workers, at {result.storage.ms:g} ms per file)")
         lines += ["", "## The rule", format_table(rows, RULE), *far_away.rule_lines(rows), conditions_line(before)]
         name = f"storage_{tag}_run{args.run}"
-        write(out, name, lines, [dict(r, latency_ms=res.storage.ms) for res in results for r in res.rows],
-              CSV_COLUMNS + ("latency_ms",))
+        measured = [dict(r, latency_ms=res.storage.ms) for res in results for r in res.rows]
+        write(out, name, lines, measured, CSV_COLUMNS + ("latency_ms",))
         write_rows(rows, out / f"{name}_rule.csv")
-        plot_far_away(results, rows, args.pipeline,
+        plot_far_away(measured, rows,
                       f"{args.pipeline} pipeline, {args.image_size} px, 2 cores: images/s against num_workers "
                       f"when every file waits (run {args.run})").savefig(out / f"{name}.png", dpi=110,
                                                                          bbox_inches="tight")

@@ -13,18 +13,24 @@ def predicted_rate(num_workers: int, latency_s: float, cpu_s: float, cores: int)
     return min(max(num_workers, 1) / (latency_s + cpu_s), cores / cpu_s)
 
 
-def plot_far_away(results: Sequence, rules: Sequence[dict], pipeline: str = "blog", title: str = "") -> Figure:
-    """Measured images/s (median, min to max) against num_workers per latency, Little's law dashed, its pick marked."""
+def plot_far_away(rows: Sequence[dict], rules: Sequence[dict], title: str = "") -> Figure:
+    """Measured images/s (median, min to max) against num_workers per latency, Little's law dashed, its pick dotted.
+
+    ROWS: one per (latency_ms, num_workers) with images_per_s and, where measured, images_per_s_min and _max (a
+    storage results CSV, or a notebook's own); RULES: one per latency with predicted_workers, cpu_ms_per_item, cores.
+    """
     fig = Figure(figsize=(9, 5))
     ax = fig.subplots()
     colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
-    for k, (result, rule) in enumerate(zip(results, rules)):
-        rows = sorted((r for r in result.rows if r["pipeline"] == pipeline
+    for k, rule in enumerate(rules):
+        mine = sorted((r for r in rows if r["latency_ms"] == rule["latency_ms"]
                        and r.get("worker_kind", "process") == "process"), key=lambda r: r["num_workers"])
-        n = [r["num_workers"] for r in rows]
-        median = [r["images_per_s"] for r in rows]
-        low = [m - r["images_per_s_min"] for m, r in zip(median, rows)]
-        high = [r["images_per_s_max"] - m for m, r in zip(median, rows)]
+        if not mine:
+            continue
+        n = [r["num_workers"] for r in mine]
+        median = [r["images_per_s"] for r in mine]
+        low = [m - r.get("images_per_s_min", m) for m, r in zip(median, mine)]
+        high = [r.get("images_per_s_max", m) - m for m, r in zip(median, mine)]
         colour = colours[k % len(colours)]
         ax.errorbar(n, median, yerr=[low, high], fmt="o-", color=colour, capsize=3,
                     label=f"{rule['latency_ms']:g} ms per file, measured")
@@ -33,9 +39,8 @@ def plot_far_away(results: Sequence, rules: Sequence[dict], pipeline: str = "blo
         ax.plot(grid, [predicted_rate(w, latency_s, cpu_s, rule["cores"]) for w in grid], "--", color=colour,
                 alpha=0.7, label=f"{rule['latency_ms']:g} ms, Little's law ({rule['predicted_workers']:.1f} workers)")
         ax.axvline(rule["predicted_workers"], color=colour, lw=0.8, ls=":")
-    cores = rules[0]["cores"] if rules else None
-    if cores:
-        ax.axvline(cores, color="grey", lw=1.5, label=f"{cores} cores")
+    if rules:
+        ax.axvline(rules[0]["cores"], color="grey", lw=1.5, label=f"{rules[0]['cores']} cores")
     ax.set(title=title or "Images/s against num_workers when every file waits on storage",
            xlabel="num_workers", ylabel="images/s (median of repeats, bars: min to max)")
     ax.legend(fontsize=7, ncol=2)
