@@ -1,6 +1,8 @@
 """Loaded by pytest before anything is collected, so notebook kernels started by nbval inherit this too."""
 import os
 
+import pytest
+
 os.environ["HELPERS_OFFLINE"] = "1"  # tests and CI never try to download ImageNet weights
 
 
@@ -22,3 +24,58 @@ def pytest_configure(config):
     config.add_cleanup(stack.close)
     if float(config.option.nbval_cell_timeout) == 2000:  # nbval's default, 33 minutes; a value given is kept
         config.option.nbval_cell_timeout = CELL_TIMEOUTS["quick"]
+
+
+# Lesson assertions (tests/lessons.py, tests/test_lessons.py): while nbval runs a notebook, its kernel records every
+# figure from before the first cell, and after the last cell the notebook's probe reads what the lessons found.
+# test_lessons.py's tests run after the notebooks and read that; run without nbval, they execute the notebook.
+
+def _lessons():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent / "tests"))
+    import lessons
+
+    return lessons
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The lesson tests run last, so the notebooks nbval executes in this session have been probed by then."""
+    last = [item for item in items if item.path.name == "test_lessons.py"]
+    if last:
+        items[:] = [item for item in items if item.path.name != "test_lessons.py"] + last
+        config._lesson_probes = {stem: lesson.probe for stem, lesson in last[0].module.LESSONS.items()}
+
+
+def _nbval_cell(item):
+    return type(item).__name__ == "IPyNbCell" and getattr(item.parent, "kernel", None) is not None
+
+
+def _run_in(kernel, code: str) -> None:
+    msg_id = kernel.execute_cell_input(code, allow_stdin=False)
+    kernel.await_reply(msg_id, timeout=120)
+    kernel.await_idle(msg_id, timeout=120)
+
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    yield
+    if _nbval_cell(item) and item.cell_num == 0 and getattr(item.config, "_lesson_probes", None):
+        _run_in(item.parent.kernel, _lessons().RECORDER)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    probes = getattr(item.config, "_lesson_probes", None) or {}
+    stem = item.path.stem
+    last = nextitem is None or nextitem.parent is not item.parent
+    if _nbval_cell(item) and last and stem in probes and item.parent.kernel.is_alive():
+        lessons = _lessons()
+        try:
+            lessons.FOUND[stem] = lessons.probe_running_kernel(lambda code: _run_in(item.parent.kernel, code),
+                                                               stem, probes[stem])
+        except Exception as exc:  # the lesson test reports it; nbval's own verdict on the cell stands
+            lessons.FOUND[stem] = exc
+    yield

@@ -1,0 +1,100 @@
+"""What each notebook teaches, asserted on its executed kernel (tests/lessons.py says how the facts are read).
+
+A lesson is registered with @lesson(stem, probe, reversed=...): PROBE is an expression evaluated in the notebook's
+namespace after its last cell, giving a dict of facts; the check asserts the lesson on them; each entry of REVERSED
+overrides some facts with the opposite result, and the check must then fail, so no check passes whatever happens.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import pytest
+
+import lessons
+
+
+@dataclass
+class Lesson:
+    stem: str
+    probe: str
+    check: Callable[[dict], None]
+    reversed: tuple[dict, ...]
+
+
+LESSONS: dict[str, Lesson] = {}
+
+
+def lesson(stem: str, probe: str, reversed: tuple[dict, ...]) -> Callable:
+    """Register CHECK as the lesson of notebooks/STEM.ipynb."""
+    def register(check: Callable[[dict], None]) -> Callable[[dict], None]:
+        assert reversed, f"{stem}: give at least one reversed result the check must reject"
+        LESSONS[stem] = Lesson(stem, probe, check, tuple(reversed))
+        return check
+    return register
+
+
+def found(stem: str) -> lessons.Found:
+    """The notebook's facts from this session's nbval run, or from executing it now."""
+    if stem not in lessons.FOUND:
+        try:
+            lessons.FOUND[stem] = lessons.execute_and_probe(stem, LESSONS[stem].probe)
+        except Exception as exc:
+            lessons.FOUND[stem] = exc
+    got = lessons.FOUND[stem]
+    if isinstance(got, Exception):
+        raise got
+    return got
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The lessons, one per notebook.
+
+@lesson("02_splitting",
+        probe="dict(shared_transform=val_part.dataset.transform is train_pipe.transform, "
+              "overlap=len(train_files & val_files), val_own_transform=val_set.transform is val_pipe.transform, "
+              "same_seed_same_split={s.path for s in again_val.samples} == val_files, "
+              "fresh_seeds_equal=seeds[0] == seeds[1])",
+        reversed=(dict(overlap=3), dict(shared_transform=False), dict(same_seed_same_split=False),
+                  dict(fresh_seeds_equal=True)))
+def _splitting(f: dict) -> None:
+    assert f["shared_transform"], "random_split's halves share one dataset, so validation is augmented"
+    assert not f["fresh_seeds_equal"], "two fresh processes seed torch's global generator differently"
+    assert f["overlap"] == 0 and f["val_own_transform"], "index split: disjoint files, validation's own transform"
+    assert f["same_seed_same_split"], "the same seed gives the same validation images"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+
+STEMS = sorted(LESSONS)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_the_lesson_holds_in_the_executed_notebook(stem):
+    LESSONS[stem].check(found(stem).facts)
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_the_lesson_check_rejects_the_reversed_result(stem):
+    facts = found(stem).facts
+    for override in LESSONS[stem].reversed:
+        assert set(override) <= set(facts), f"{stem}: reversed names a fact the probe does not give"
+        with pytest.raises(AssertionError):
+            LESSONS[stem].check({**facts, **override})
+
+
+@pytest.mark.parametrize("stem", STEMS)
+def test_every_figure_shown_is_titled_and_labelled(stem):
+    for number, figure in enumerate(found(stem).figures, 1):
+        plots = [ax for ax in figure["axes"] if not ax["colorbar"]]
+        assert figure["suptitle"] or all(ax["title"] for ax in plots), f"{stem}: figure {number} has no title"
+        for ax in plots:
+            if ax["axis_on"] and not ax["images"]:
+                assert ax["xlabel"] and ax["ylabel"], f"{stem}: figure {number}, '{ax['title']}': label both axes"
+
+
+def test_every_notebook_has_a_lesson():
+    from helpers.app.notebooks import notebook_paths
+
+    missing = [p.stem for p in notebook_paths() if p.stem not in LESSONS]
+    assert not missing, f"notebooks without a lesson in tests/test_lessons.py: {missing}"
