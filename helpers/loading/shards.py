@@ -1,8 +1,8 @@
 """Many small files packed into a few large ones: tar shards read in order by an IterableDataset, one request per shard.
 
 Written with the standard library's tarfile rather than WebDataset: the project's environment does not hold
-webdataset, and a reader of a plain tar is a dozen lines a learner can read whole. The layout is WebDataset's (each
-sample a KEY.jpg and a KEY.cls member, in order), so `webdataset.WebDataset(urls)` reads the same shards.
+webdataset, and a reader of a plain tar is a dozen lines a learner can read whole. The layout follows WebDataset's
+convention (each sample a KEY.jpg and a KEY.cls member, next to each other), not tried with WebDataset here.
 
 Splitting the work: each DataLoader worker of each rank (torchrun) is one consumer, consumer = rank x workers + worker
 (torch.utils.data.get_worker_info() gives the worker; RANK and WORLD_SIZE the rank). Shards go round-robin over the
