@@ -194,6 +194,11 @@ def test_the_bench_says_when_the_cores_and_not_the_storage_limited_the_pick():
     assert "num_workers=2" in text and "not past the 2 cores" in text
 
 
+def test_a_pick_past_the_cores_without_a_wait_is_not_put_down_to_storage():
+    line = next(line for line in report(bench_result(Latency(0), best=4)).splitlines() if "Little's law" in line)
+    assert "files do not wait" in line and "on purpose" not in line and "= 2.0 workers" in line
+
+
 def test_the_bench_says_nothing_of_storage_for_local_files():
     assert "Little's law" not in report(bench_result(None))
 

@@ -272,7 +272,10 @@ def waiting_on_storage(result: BenchResult, pipeline: str, picked: int) -> list[
     law = (f"Little's law: {result.cores} cores x ({1000 * wait_s:.1f} + {1000 * cpu_s:.1f}) / {1000 * cpu_s:.1f} ms "
            f"= {need:.1f} workers keep the cores busy")
     timed = [r["num_workers"] for r in result.rows if r["pipeline"] == pipeline]
-    if picked > result.cores:
+    if picked > result.cores and not wait_s:
+        line = (f"  past the {result.cores} cores although files do not wait: {law}, so read the repeats' verdicts "
+                f"before paying for the extra workers")
+    elif picked > result.cores:
         line = (f"  past the {result.cores} cores on purpose: each file waits {1000 * wait_s:g} ms on storage, a "
                 f"wait that uses no core, so while some workers wait others compute; {law}")
     else:
