@@ -7,7 +7,7 @@ from helpers.loading.data import ImageDataset, index_image_folder
 from helpers.training.features import build_cache, compare, fit_cached, why_not_cache
 from helpers.training.model import build_model
 from helpers.loading.splits import split_datasets
-from helpers.training.fit import TrainConfig
+from helpers.training.fit import TrainConfig, loaders_for
 from helpers.loading.transforms import build_pipeline
 
 
@@ -16,12 +16,16 @@ def _config(data, **kw) -> TrainConfig:
                                  pretrained=False, progress=False, checkpoint=None), **kw})
 
 
+def _cached(config: TrainConfig, cache, log):
+    return fit_cached(config, loaders_for(config), cache, log)
+
+
 @pytest.mark.slow
 def test_cache_is_built_once_then_read_back_and_gives_the_same_training(sample_dir, tmp_path):
     logs = []
-    first = fit_cached(_config(sample_dir), tmp_path / "f.pt", log=logs.append)
+    first = _cached(_config(sample_dir), tmp_path / "f.pt", log=logs.append)
     assert not first.from_disk and first.build_seconds > 0 and (tmp_path / "f.pt").exists()
-    second = fit_cached(_config(sample_dir), tmp_path / "f.pt", log=logs.append)
+    second = _cached(_config(sample_dir), tmp_path / "f.pt", log=logs.append)
     assert second.from_disk and second.build_seconds == 0
     assert second.history == {**first.history, "seconds": second.history["seconds"]}
     assert any(line.startswith("Features read from") for line in logs)
@@ -29,16 +33,17 @@ def test_cache_is_built_once_then_read_back_and_gives_the_same_training(sample_d
 
 @pytest.mark.slow
 def test_a_cache_made_with_other_settings_is_not_reused(sample_dir, tmp_path):
-    fit_cached(_config(sample_dir, epochs=1), tmp_path / "f.pt", log=lambda _: None)
+    _cached(_config(sample_dir, epochs=1), tmp_path / "f.pt", log=lambda _: None)
     logs = []
-    run = fit_cached(_config(sample_dir, epochs=1, image_size=48), tmp_path / "f.pt", log=logs.append)
+    run = _cached(_config(sample_dir, epochs=1, image_size=48), tmp_path / "f.pt", log=logs.append)
     assert not run.from_disk and any("made from other files, settings or weights" in line for line in logs)
 
 
 def test_cached_features_are_the_backbones_output_on_the_validation_transform(sample_dir, tmp_path):
     index = index_image_folder(sample_dir)
     torch.manual_seed(0)
-    build_cache(_config(sample_dir), index, build_model(2, pretrained=False), tmp_path / "f.pt", log=lambda _: None)
+    config = _config(sample_dir)
+    build_cache(config, loaders_for(config), build_model(2, pretrained=False), tmp_path / "f.pt", log=lambda _: None)
     state = torch.load(tmp_path / "f.pt", weights_only=True)
     pipe = build_pipeline("standard", 32, train=False)
     train_set, _ = split_datasets(index, pipe, pipe, 0.2, 0)
@@ -58,7 +63,7 @@ def test_an_unreadable_image_is_named_and_left_out_of_the_cache(sample_dir, tmp_
     bad = data / "cat" / "broken.jpg"
     bad.write_bytes(b"not a jpeg")
     with pytest.warns(UserWarning, match="broken.jpg"):
-        fit_cached(_config(data, epochs=1), tmp_path / "f.pt", log=lambda _: None)
+        _cached(_config(data, epochs=1), tmp_path / "f.pt", log=lambda _: None)
     state = torch.load(tmp_path / "f.pt", weights_only=True)
     paths = state["train"]["paths"] + state["val"]["paths"]
     assert str(bad) not in paths and len(paths) == len(index_image_folder(data).samples) - 1
@@ -67,7 +72,8 @@ def test_an_unreadable_image_is_named_and_left_out_of_the_cache(sample_dir, tmp_
 
 @pytest.mark.slow
 def test_compare_trains_the_same_head_both_ways(sample_dir, tmp_path):
-    rows = compare(_config(sample_dir), tmp_path / "f.pt", log=lambda _: None)
+    config = _config(sample_dir)
+    rows = compare(config, loaders_for(config), tmp_path / "f.pt", log=lambda _: None)
     loader_fed, cached, ratio = rows
     assert (loader_fed["method"], cached["method"]) == ("loader-fed", "cached features")
     assert loader_fed["epochs"] == cached["epochs"] == 2 and cached["build_s"] > 0
@@ -83,9 +89,9 @@ def test_why_not_cache_finds_moving_features_only_where_a_cache_would_be_wrong(s
 @pytest.mark.slow
 def test_a_truncated_cache_file_is_rebuilt_with_a_message(sample_dir, tmp_path):
     cache = tmp_path / "f.pt"
-    fit_cached(_config(sample_dir, epochs=1), cache, log=lambda _: None)
+    _cached(_config(sample_dir, epochs=1), cache, log=lambda _: None)
     cache.write_bytes(cache.read_bytes()[:100])
     logs = []
-    run = fit_cached(_config(sample_dir, epochs=1), cache, log=logs.append)
+    run = _cached(_config(sample_dir, epochs=1), cache, log=logs.append)
     assert not run.from_disk and any("could not be read" in line for line in logs)
-    assert fit_cached(_config(sample_dir, epochs=1), cache, log=lambda _: None).from_disk
+    assert _cached(_config(sample_dir, epochs=1), cache, log=lambda _: None).from_disk

@@ -158,3 +158,142 @@ def test_the_data_and_notebook_folders_follow_their_environment_variables(tmp_pa
     result = run_group([sys.executable, "-c", code], cwd=ROOT, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [str(tmp_path / "d" / "sample"), str(tmp_path / "nb")]
+
+
+# --- following one parameter through the calls that pass it on -------------------------------------------------------
+# A walk starts at one parameter of one function and follows it, and every value computed from it, into each helpers
+# function or class that receives one as an argument. A value put down ends its trip there: stored in a record (a
+# dataclass built from it), in an attribute or an item, or formatted into a message (an f-string). Splats (*a, **kw)
+# and calls on objects (x.method()) are not followed. The modules visited are what a reader opens to follow it.
+
+MAX_WALK = 6
+WALKS = {  # where a parameter starts: why its trip stays short
+    ("helpers.training.features", "compare", "config"): "compare receives the loaders; it does not build the data again",
+    ("helpers.app.commands", "bench", "args"): "the bench command names its options once, in one BenchOptions",
+}
+
+
+class Source:
+    """One module's definitions and top-level imports, for resolving the names its calls use."""
+
+    def __init__(self, path: Path) -> None:
+        self.name = module_name(path)
+        self.tree = ast.parse(path.read_text())
+        self.package = self.name if path.name == "__init__.py" else self.name.rpartition(".")[0]
+        self.defs = {n.name: n for n in self.tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+        self.imports = names_imported(self.tree.body, self.package)
+
+
+def names_imported(body: list[ast.stmt], package: str) -> dict[str, tuple[str, str | None]]:
+    """Local name -> (module, name) for `from m import name`, (module, None) for a module, in BODY's statements."""
+    names: dict[str, tuple[str, str | None]] = {}
+    for node in (n for statement in body for n in ast.walk(statement)):
+        if isinstance(node, ast.ImportFrom):
+            base = package.split(".")[: len(package.split(".")) - node.level + 1] if node.level else []
+            module = ".".join(base + ([node.module] if node.module else []))
+            for alias in node.names:
+                whole = f"{module}.{alias.name}"
+                names[alias.asname or alias.name] = (whole, None) if whole in NAMES else (module, alias.name)
+        elif isinstance(node, ast.Import):
+            names.update({alias.asname: (alias.name, None) for alias in node.names if alias.asname})
+    return names
+
+
+SOURCES = {s.name: s for s in map(Source, MODULES)}
+RECORDS = {name for s in SOURCES.values() for name, d in s.defs.items() if isinstance(d, ast.ClassDef)
+           and any("dataclass" in ast.unparse(decorator) for decorator in d.decorator_list)}
+
+
+def carries(expr: ast.AST, tracked: set[str]) -> bool:
+    """Whether EXPR's value holds a tracked one (a record built from it, a message, a condition's test do not)."""
+    if isinstance(expr, ast.Name):
+        return expr.id in tracked
+    if isinstance(expr, ast.JoinedStr) or (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name)
+                                           and expr.func.id in RECORDS):
+        return False
+    if isinstance(expr, ast.IfExp):
+        return carries(expr.body, tracked) or carries(expr.orelse, tracked)
+    return any(carries(child, tracked) for child in ast.iter_child_nodes(expr))
+
+
+def bound(target: ast.AST) -> set[str]:
+    """The names an assignment binds; a value stored in an attribute or an item is put down there."""
+    if isinstance(target, ast.Name):
+        return {target.id}
+    if isinstance(target, (ast.Tuple, ast.List)):
+        return {name for t in target.elts for name in bound(t)}
+    return bound(target.value) if isinstance(target, ast.Starred) else set()
+
+
+def callee(source: Source, func: ast.expr, local: dict) -> tuple[Source, ast.FunctionDef, int] | None:
+    """The helpers function a call runs (a class: its __init__, past self), its module, and the arguments to skip."""
+    target = None
+    if isinstance(func, ast.Name):
+        if func.id in source.defs and func.id not in local:
+            target = source, source.defs[func.id]
+        elif (found := local.get(func.id) or source.imports.get(func.id)) and found[1] and found[0] in SOURCES:
+            target = SOURCES[found[0]], SOURCES[found[0]].defs.get(found[1])
+    elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        found = local.get(func.value.id) or source.imports.get(func.value.id)
+        if found and found[1] is None and found[0] in SOURCES:
+            target = SOURCES[found[0]], SOURCES[found[0]].defs.get(func.attr)
+    if target is None or target[1] is None:
+        return None
+    if isinstance(target[1], ast.ClassDef):
+        init = next((n for n in target[1].body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+        return (target[0], init, 1) if init else None
+    return target[0], target[1], 0
+
+
+def modules_visited(module: str, function: str, parameter: str) -> list[str]:
+    """The modules PARAMETER of MODULE.FUNCTION reaches, in the order the walk enters them."""
+    visited, done = [], set()
+    todo = [(SOURCES[module], SOURCES[module].defs[function], parameter)]
+    while todo:
+        source, fn, name = todo.pop()
+        if (source.name, fn.lineno, name) in done:
+            continue
+        done.add((source.name, fn.lineno, name))
+        visited += [source.name] if source.name not in visited else []
+        tracked = {name}
+        for _ in range(3):  # values computed from values computed from it
+            for node in ast.walk(fn):
+                if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.value is not None \
+                        and carries(node.value, tracked):
+                    tracked |= {n for t in getattr(node, "targets", [getattr(node, "target", None)]) for n in bound(t)}
+                elif isinstance(node, (ast.For, ast.comprehension)) and carries(node.iter, tracked):
+                    tracked |= bound(node.target)
+                elif isinstance(node, ast.withitem) and node.optional_vars and carries(node.context_expr, tracked):
+                    tracked |= bound(node.optional_vars)
+                elif isinstance(node, ast.NamedExpr) and carries(node.value, tracked):
+                    tracked.add(node.target.id)
+        local = names_imported(fn.body, source.package)
+        for call in (n for n in ast.walk(fn) if isinstance(n, ast.Call)):
+            found = callee(source, call.func, local)
+            if found is None:
+                continue
+            target, defn, skip = found
+            positional = [a.arg for a in defn.args.posonlyargs + defn.args.args][skip:]
+            named = positional + [a.arg for a in defn.args.kwonlyargs]
+            todo += [(target, defn, positional[i]) for i, arg in enumerate(call.args)
+                     if not isinstance(arg, ast.Starred) and i < len(positional) and carries(arg, tracked)]
+            for keyword in call.keywords:
+                if keyword.arg and carries(keyword.value, tracked):
+                    if keyword.arg in named:
+                        todo.append((target, defn, keyword.arg))
+                    elif defn.args.kwarg:
+                        todo.append((target, defn, defn.args.kwarg.arg))
+    return visited
+
+
+@pytest.mark.parametrize("start", sorted(WALKS), ids=lambda s: ".".join(s))
+def test_following_a_parameter_visits_at_most_six_modules(start):
+    visited = modules_visited(*start)
+    assert len(visited) <= MAX_WALK, f"{len(visited)} modules: {visited}; {WALKS[start]}"
+
+
+def test_the_walk_sees_through_calls_into_other_parts():
+    """fit(config) builds the data and writes checkpoints: a walk that missed them would pass every bound above."""
+    visited = modules_visited("helpers.training.fit", "fit", "config")
+    assert {"helpers.loading.loaders", "helpers.loading.transforms", "helpers.training.checkpoint",
+            "helpers.files"} <= set(visited)

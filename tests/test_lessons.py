@@ -50,18 +50,57 @@ def found(stem: str) -> lessons.Found:
 # ---------------------------------------------------------------------------------------------------------------
 # The lessons, one per notebook.
 
+# --- lessons 00 ---
+@lesson("00_setup_and_data",
+        probe="dict(wait_none=no_workers['data_wait_fraction'], wait_best=best['data_wait_fraction'], "
+              "best_workers=best['num_workers'], most_workers=blog[-1]['num_workers'], "
+              "blog_lines_fail=sum(compiles(line) != 'compiles' for line in blog_lines), "
+              "fixed_lines_compile=all(compiles(line) == 'compiles' for line in fixed_lines), "
+              "smaller=smaller, sized=len(sizes), kept=kept, images=len(dataset), "
+              "left_out=[name.split(':')[0] for name in left_out])",
+        reversed=(dict(wait_none=0.3), dict(wait_best=0.8), dict(best_workers=16), dict(blog_lines_fail=1),
+                  dict(fixed_lines_compile=False), dict(smaller=10), dict(kept=3), dict(left_out=[])))
+def _setup_and_data(f: dict) -> None:
+    assert f["wait_none"] > 0.5, "with no workers the blog's epoch waits for data most of the time"
+    assert f["wait_best"] < f["wait_none"] / 2, "workers cut the wait"
+    assert 0 < f["best_workers"] < f["most_workers"], "past the fastest setting more workers were slower"
+    assert f["blog_lines_fail"] == 2 and f["fixed_lines_compile"], "defect 1: both blog lines fail, both fixes compile"
+    assert f["smaller"] > f["sized"] / 2, "the blog's 512 px resize enlarges most images"
+    assert f["kept"] == f["images"] - 1 and f["left_out"] == ["cut_short.jpg"], "the loader leaves out the bad file"
+
+
+# --- lessons 01 ---
+@lesson("01_transforms",
+        probe="dict(pixel_ratio=pixel_ratio, cost_big=big, cost_small=small, max_levels=float(levels.max()), "
+              "distinct_draws=distinct_draws, val_identical=val_identical, "
+              "bytes_ratio=batch_bytes['blog'] / batch_bytes['fast'])",
+        reversed=(dict(pixel_ratio=1.0), dict(cost_big=1.0, cost_small=2.0), dict(max_levels=5.0),
+                  dict(distinct_draws=1), dict(val_identical=False), dict(bytes_ratio=1.0)))
+def _transforms(f: dict) -> None:
+    assert f["pixel_ratio"] > 5, "512 px is more than five times the pixels of 224 px"
+    assert f["cost_big"] > f["cost_small"], "the blog pipeline costs more per image at 512 px than at 224"
+    assert f["max_levels"] <= 1, "the uint8 v2 pipeline gives the model the blog pipeline's numbers"
+    assert f["distinct_draws"] > 1 and f["val_identical"], "training draws differ, validation calls do not"
+    assert f["bytes_ratio"] == 4, "a uint8 batch is a quarter of the float32 one"
+
+
+# --- lessons 02 ---
 @lesson("02_splitting",
         probe="dict(shared_transform=val_part.dataset.transform is train_pipe.transform, "
               "overlap=len(train_files & val_files), val_own_transform=val_set.transform is val_pipe.transform, "
               "same_seed_same_split={s.path for s in again_val.samples} == val_files, "
-              "fresh_seeds_equal=seeds[0] == seeds[1])",
+              "fresh_seeds_equal=seeds[0] == seeds[1], same_seed_same_order=same_seed_same_order, "
+              "reshuffled=reshuffled, val_in_order=val_in_order)",
         reversed=(dict(overlap=3), dict(shared_transform=False), dict(same_seed_same_split=False),
-                  dict(fresh_seeds_equal=True)))
+                  dict(fresh_seeds_equal=True), dict(same_seed_same_order=False), dict(reshuffled=False),
+                  dict(val_in_order=False)))
 def _splitting(f: dict) -> None:
     assert f["shared_transform"], "random_split's halves share one dataset, so validation is augmented"
     assert not f["fresh_seeds_equal"], "two fresh processes seed torch's global generator differently"
     assert f["overlap"] == 0 and f["val_own_transform"], "index split: disjoint files, validation's own transform"
     assert f["same_seed_same_split"], "the same seed gives the same validation images"
+    assert f["same_seed_same_order"] and f["reshuffled"], "a seeded generator: the same order per run, new per epoch"
+    assert f["val_in_order"], "validation unshuffled: the same order every pass"
 
 
 # --- lessons 12 ---

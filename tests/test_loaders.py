@@ -6,7 +6,8 @@ from torch.utils.data import RandomSampler, SequentialSampler
 
 import pytest
 from helpers.loading.data import SkippedFiles, Unreadable, collate_skipping_bad
-from helpers.loading.loaders import build_loaders, make_loader, reseed
+from helpers.loading.loaders import build_loaders, make_loader
+from helpers.training.loop import reseed
 from helpers.loading.resume import EpochOrder
 
 

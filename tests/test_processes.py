@@ -51,3 +51,12 @@ def test_a_server_that_does_not_stop_within_the_grace_is_killed(monkeypatch):
     monkeypatch.setattr("helpers.processes.kill_group", killed.append)
     server = FakeServer(KeyboardInterrupt(), subprocess.TimeoutExpired("lab", 30), -9)
     assert wait_passing_on_interrupt(server) == -9 and killed == [server]
+
+
+def test_helpers_lab_passes_ctrl_c_on_and_waits_for_jupyterlab_to_stop(monkeypatch):
+    from helpers.app import lab
+
+    server, started = FakeServer(KeyboardInterrupt(), 0), []
+    monkeypatch.setattr(lab.subprocess, "Popen", lambda argv, **kw: started.append(kw) or server)
+    assert lab.run_lab(["--no-browser"]) == 0
+    assert server.signals == [signal.SIGTERM] and server.answers == [] and started[0]["start_new_session"]

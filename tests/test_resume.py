@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from helpers.training.checkpoint import same_training_state
-from helpers.loading.loaders import build_loaders, reseed
+from helpers.loading.loaders import build_loaders
+from helpers.training.loop import reseed
 from helpers.processes import run_group, run_until
 from helpers.loading.resume import EpochOrder
 

@@ -2,6 +2,8 @@
 compared by nbval in notebook 03 (their exit codes, the bootstrapping error, the guarded script's batches)."""
 import sys
 
+import pytest
+
 from torch.utils.data import Dataset
 
 from helpers.lessons.demos import RandomDraws, error_lines, try_workers, worker_draws
@@ -57,3 +59,25 @@ def test_stderr_to_file_restores_stderr_and_removes_its_log_when_the_block_raise
             os.write(2, b"worker traceback\n")
             raise KeyboardInterrupt
     assert os.fstat(2).st_ino == before and not caught.path.exists() and caught.text == "worker traceback\n"
+
+
+@pytest.mark.parametrize("failing", ["open", "dup2"])
+def test_stderr_to_file_removes_its_log_when_redirecting_fails_first(failing, monkeypatch, tmp_path):
+    import os
+    import tempfile
+
+    from helpers.lessons import demos
+
+    class Failing:  # the os module as demos sees it, with one call failing (only there: pytest's capture needs os)
+        def __getattr__(self, name):
+            if name == failing:
+                raise OSError("no descriptors left")
+            return getattr(os, name)
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(demos, "os", Failing())
+    before = os.fstat(2).st_ino
+    with pytest.raises(OSError, match="no descriptors left"):
+        with demos.stderr_to_file():
+            pytest.fail("the block must not run when stderr could not be redirected")
+    assert os.fstat(2).st_ino == before and list(tmp_path.iterdir()) == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from dataclasses import MISSING, fields
-from typing import Callable, NoReturn
+from typing import Any, Callable, NoReturn
 
 from ..errors import CourseError, one_line
 from ..training.config import TrainConfig, flag_of
@@ -19,9 +19,12 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
-def boundary(command: Callable[[], int], prefix: str = "") -> int:
-    """Run COMMAND; a course error (data, checkpoint, workers, options) becomes one line on stderr and its exit status."""
+def boundary(command: Callable[[], int], args: Any = None, prefix: str = "") -> int:
+    """Refuse what cannot work with ARGS (the parsed options), then run COMMAND; a course error (data, checkpoint,
+    workers, options) becomes one line on stderr and its exit status, so every entry point refuses and reports alike."""
     try:
+        if args is not None:
+            refuse_what_cannot_work(args)  # before any work: unwritable outputs, batches that cannot fit
         return command()
     except CourseError as exc:
         print(prefix + one_line(exc), file=sys.stderr)
@@ -79,7 +82,7 @@ def train_main(argv: list[str] | None = None) -> int:
     """scripts/train.py: parse, train, and turn the course's errors into one line and exit status 2."""
     parser = add_train_arguments(Parser(description="Train the frozen ResNet18 on an ImageFolder, one line per epoch."))
     args = parser.parse_args(argv)
-    return boundary(lambda: refuse_what_cannot_work(args) or train_command(args))  # refused before any work
+    return boundary(lambda: train_command(args), args)
 
 
 DDP_DESCRIPTION = """Train the frozen ResNet18 on an ImageFolder with DistributedDataParallel, one process per rank.
@@ -104,10 +107,9 @@ def ddp_main(argv: list[str] | None = None) -> int:
     rank = ddp.rank_from_env()
 
     def run() -> int:
-        refuse_what_cannot_work(args)
         history = ddp.run(config_from_args(args), rank, args.record_samples)
         if rank.main:
             save_plot(history, args.plot)
         return 0
 
-    return boundary(run, prefix=f"{rank} " if rank.world > 1 else "")
+    return boundary(run, args, prefix=f"{rank} " if rank.world > 1 else "")

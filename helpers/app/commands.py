@@ -17,7 +17,6 @@ from ..timing.epoch_times import SETUPS
 from ..timing.peers import LOADERS
 from ..timing.threads import WORKER_KINDS
 from ..training.config import START_METHODS, refuse_step_checkpoints
-from .refusals import refuse_what_cannot_work
 from .cli import Parser, add_config_arguments, add_train_arguments, boundary, config_from_args, train_command
 
 Options = Callable[[argparse.ArgumentParser], Any]
@@ -114,13 +113,15 @@ def cached_options(p: argparse.ArgumentParser) -> None:
                      "and train the head on the stored features; --compare also trains from images.")
 def cached(args: argparse.Namespace) -> int:
     from ..training.features import COMPARE_COLUMNS, compare, fit_cached
+    from ..training.fit import loaders_for
     from ..timing.tables import format_table
 
     config = refuse_step_checkpoints(config_from_args(args), "cached")
+    loaders = loaders_for(config)
     if not args.compare:
-        fit_cached(config, args.cache)
+        fit_cached(config, loaders, args.cache)
         return 0
-    print(format_table(compare(config, args.cache), COMPARE_COLUMNS))
+    print(format_table(compare(config, loaders, args.cache), COMPARE_COLUMNS))
     return 0
 
 
@@ -165,26 +166,27 @@ def bench_options(p: argparse.ArgumentParser) -> None:
          parents=(DATA, DEVICE, START_METHOD, PROGRESS,
                   outputs("one row per setting", "a PNG of images/s and memory (PSS) against num_workers")))
 def bench(args: argparse.Namespace) -> int:
-    from ..timing.bench import bench, report, write_csv
+    from ..timing.bench import BenchOptions, report, sweep_workers, write_csv
     from ..timing.breakdown import explain
     from ..lessons.plots import plot_bench
     from ..loading.samples import data_or_sample
-
     from ..loading.storage import Latency
+    from ..options import refuse_workers_past_the_limit
 
     far = args.read_latency_ms or args.read_jitter_ms or args.read_mb_per_s
-    options.refuse_workers_past_the_limit(args.workers, far)
+    refuse_workers_past_the_limit(args.workers, far)
     storage = Latency(args.read_latency_ms, args.read_jitter_ms, args.read_mb_per_s) if far else None
-    data = data_or_sample(args.data)
-    result = bench(data, args.workers, pipelines=args.pipeline, models=args.model, image_size=args.image_size,
-                   batch_size=args.batch_size, batches=args.batches, repeats=args.repeats, device=args.device,
-                   start_method=args.start_method, progress=not args.no_progress, loaders=args.loader,
-                   worker_kinds=args.worker_kind, storage=storage)
+    options = BenchOptions(data_or_sample(args.data), args.workers, pipelines=args.pipeline, models=args.model,
+                           image_size=args.image_size, batch_size=args.batch_size, batches=args.batches,
+                           repeats=args.repeats, device=args.device, start_method=args.start_method,
+                           progress=not args.no_progress, loaders=args.loader, worker_kinds=args.worker_kind,
+                           storage=storage)
+    result = sweep_workers(options)
     print(report(result))
     if args.breakdown:
         print("\nWhere the time goes (one worker, one thread), and the trip to the main process by dtype:")
-        breakdown = explain(data, args.pipeline, args.image_size, args.batch_size, args.device, args.repeats,
-                            start_method=args.start_method)
+        breakdown = explain(options.data, options.pipelines, options.image_size, options.batch_size, options.device,
+                            options.repeats, start_method=options.start_method)
         print(breakdown.report())
         print(breakdown.against(result))
     write_outputs(args, result.rows, lambda: plot_bench(result.rows, result.one_core_images_per_s, result.cores,
@@ -454,5 +456,5 @@ def main(argv: list[str] | None = None) -> int:
     if unknown and not COMMANDS[args.command].passes_on:
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.passed_on = unknown
-    return boundary(lambda: refuse_what_cannot_work(args) or args.func(args))  # refused before any work
+    return boundary(lambda: args.func(args), args)
 

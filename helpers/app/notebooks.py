@@ -170,7 +170,7 @@ def write_summary(runs: list[NotebookRun], out: str | Path, profile: str) -> str
 
 
 def total_seconds(summary_text: str) -> float:
-    """The total a summary states ('total 502 s; ...'), so README's quoted time can be checked against a run."""
+    """The total a summary states ('total 502 s; ...'), so the manual's quoted time can be checked against a run."""
     line = next(line for line in summary_text.splitlines() if line.startswith("total "))
     return float(line.split()[1])
 

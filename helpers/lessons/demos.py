@@ -95,12 +95,16 @@ def stderr_to_file() -> Iterator[CaughtStderr]:
         os.close(fd)
         yield caught
     finally:
-        if saved is not None:
-            os.dup2(saved, 2)
-            os.close(saved)
-        with contextlib.suppress(OSError):
-            caught.text = caught.path.read_text(errors="replace")
-        caught.path.unlink(missing_ok=True)
+        try:
+            if saved is not None:
+                try:
+                    os.dup2(saved, 2)
+                finally:
+                    os.close(saved)
+        finally:  # the log goes even when stderr could not be restored
+            with contextlib.suppress(OSError):
+                caught.text = caught.path.read_text(errors="replace")
+            caught.path.unlink(missing_ok=True)
 
 
 @dataclass

@@ -126,7 +126,8 @@ def plot_step_costs(costs: dict[str, list[dict]], title: str) -> Figure:
     y = list(range(len(labels)))[::-1]
     ax.barh(y, values, xerr=errors, color=colors, capsize=3)
     ax.set_yticks(y, labels, fontsize=9)
-    ax.set(title=title, xlabel="Milliseconds per image (median of repeats, min-max whiskers)")
+    ax.set(title=title, xlabel="Milliseconds per image (median of repeats, min-max whiskers)",
+           ylabel="Pipeline: step")
     fig.tight_layout()
     return fig
 

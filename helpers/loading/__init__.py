@@ -2,6 +2,6 @@
 
 data (ImageDataset, reading files, skipping bad ones), sample_table (paths and labels as NumPy arrays), samples (the
 generated set, $HELPERS_DATA_DIR), prepare and verify (a download into the layout; checking files), transforms (the
-pipelines: blog, standard, fast, gpu), gpu_decode, splits, loaders (the DataLoader factory), resume (each epoch's
+pipelines: blog, standard, fast, gpu), gpu_decode, splits, loaders (the DataLoader factory; Loaders: both splits, their pipelines and device), resume (each epoch's
 order and per-image seeds for mid-epoch resume).
 """

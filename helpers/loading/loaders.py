@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -18,10 +18,26 @@ from .transforms import Pipeline, build_pipeline
 
 @dataclass
 class Loaders:
+    """Both splits' loaders, the classes, and what a trainer needs beside them: the pipelines and the device."""
+
     train: DataLoader
     val: DataLoader
     classes: tuple[str, ...]
     pipeline: Pipeline  # the training split's: its to_model_input finishes every batch on the device
+    device: torch.device = torch.device("cpu")  # where the batches go (memory is pinned for CUDA)
+    val_pipeline: Pipeline | None = None  # the validation split's, without augmentation (None: the training one)
+    settings: dict = field(default_factory=dict)  # make_loader's keywords both splits were made with
+
+    def __post_init__(self) -> None:
+        self.val_pipeline = self.val_pipeline or self.pipeline
+
+    def in_file_order(self) -> tuple[DataLoader, DataLoader]:
+        """Both splits through the validation transform and unshuffled: each image once and the same in every pass,
+        so what a pass computes can be stored (helpers.training.features caches the backbone's outputs)."""
+        pipe = self.val_pipeline
+        common = {**self.settings, "device": self.device, "collate_fn": pipe.collate}
+        return (make_loader(pipe.dataset(self.train.dataset.samples), batch_size=self.train.batch_size, **common),
+                make_loader(pipe.dataset(self.val.dataset.samples), batch_size=self.val.batch_size, **common))
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -113,24 +129,14 @@ def build_loaders(
     train_pipe = build_pipeline(pipeline, image_size, train=True)
     val_pipe = build_pipeline(pipeline, image_size, train=False)
     train_set, val_set = split_datasets(index, train_pipe, val_pipe, val_fraction, seed, stratified)
-    common = dict(num_workers=num_workers, device=device, seed=seed, persistent_workers=persistent_workers,
-                  prefetch_factor=prefetch_factor, start_method=start_method, timeout=timeout,
-                  collate_fn=train_pipe.collate)
+    device = resolve_device(device)
+    settings = dict(num_workers=num_workers, seed=seed, persistent_workers=persistent_workers,
+                    prefetch_factor=prefetch_factor, start_method=start_method, timeout=timeout)
+    common = dict(settings, device=device, collate_fn=train_pipe.collate)
     if resumable:
         train = make_loader(SeededItems(train_set), batch_size=batch_size, sampler=EpochOrder(len(train_set), seed),
                             **common)
     else:
         train = make_loader(train_set, batch_size=batch_size, shuffle=True, **common)
     val = make_loader(val_set, batch_size=val_batch_size or batch_size, shuffle=False, **common)
-    return Loaders(train, val, index.classes, train_pipe)
-
-
-def reseed(loader: DataLoader, seed: int, start_batch: int = 0) -> None:
-    """Fix the shuffle order and worker seeds of the next pass, so a resumed run sees what an unbroken one would.
-
-    START_BATCH: where a resumable loader's pass begins (a mid-epoch resume); other loaders always start at 0.
-    """
-    if loader.generator is not None:
-        loader.generator.manual_seed(seed)
-    if isinstance(loader.sampler, EpochOrder):
-        loader.sampler.start_epoch(seed, start_batch * loader.batch_size)
+    return Loaders(train, val, index.classes, train_pipe, device, val_pipe, settings)

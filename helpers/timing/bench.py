@@ -102,12 +102,35 @@ def memory_budget_mb() -> float:
     return MEMORY_MARGIN * (available_mb() + process_memory(os.getpid(), "main").pss_mb)
 
 
-def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2, 4), *,
-          pipelines: Sequence[str] = ("blog", "fast"), models: Sequence[str] = ("none",), image_size: int = 512,
-          batch_size: int | None = None, batches: int = 20, repeats: int = 3, device: str = "auto",
-          start_method: str | None = None, seed: int = 0, progress: bool = True,
-          decode_on_cpu: bool = False, loaders: Sequence[str] = ("dataloader",),
-          worker_kinds: Sequence[str] = ("process",), storage: Latency | None = None) -> BenchResult:
+@dataclass(frozen=True)
+class BenchOptions:
+    """One bench run's settings, named once: what is swept (workers, pipelines, models, loaders, worker kinds) and
+    how (image and batch size, batches per run, repeats taken in turns, device, start method, seed)."""
+
+    data: str | Path | ImageFolderIndex
+    workers: Sequence[int] = (0, 1, 2, 4)
+    pipelines: Sequence[str] = ("blog", "fast")
+    models: Sequence[str] = ("none",)
+    image_size: int = 512
+    batch_size: int | None = None  # None: each pipeline's default on the device
+    batches: int = 20
+    repeats: int = 3
+    device: str = "auto"
+    start_method: str | None = None
+    seed: int = 0
+    progress: bool = True
+    decode_on_cpu: bool = False
+    loaders: Sequence[str] = ("dataloader",)
+    worker_kinds: Sequence[str] = ("process",)
+    storage: Latency | None = None  # every file read waits as this model of remote storage says; None: local files
+
+
+def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2, 4), **settings: Any) -> BenchResult:
+    """Sweep num_workers for each pipeline and mode on DATA; SETTINGS are BenchOptions' other fields, by name."""
+    return sweep_workers(BenchOptions(data, workers, **settings))
+
+
+def sweep_workers(options: BenchOptions) -> BenchResult:
     """Sweep num_workers for each pipeline and mode; loader-only when model is 'none', else loader plus training.
 
     The gpu pipeline needs CUDA and is skipped with a note without it; decode_on_cpu runs its code on the CPU instead
@@ -118,18 +141,24 @@ def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2
     STORAGE: every file read first waits as this model of remote storage says (helpers.loading.storage.FarAway); the
     CPU ceiling is still the local files' (the cores' limit), and the peers read their files without waiting.
     """
+    data, workers, pipelines, models, loaders = (options.data, options.workers, options.pipelines, options.models,
+                                                 options.loaders)
+    image_size, batch_size, batches, repeats, seed = (options.image_size, options.batch_size, options.batches,
+                                                      options.repeats, options.seed)
+    device, start_method, worker_kinds, storage = (options.device, options.start_method, options.worker_kinds,
+                                                   options.storage)
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     dev, load_before = resolve_device(device), load_average()
     result = BenchResult([], {}, usable_cores(), machine=machine_summary(), memory_budget_mb=memory_budget_mb(),
                          storage=storage)
     timed = contenders(loaders, worker_kinds)
-    bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats * len(timed), "bench", progress,
+    bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats * len(timed), "bench", options.progress,
                        unit="run")
     unusable = {loader: note for loader in loaders if (note := peer_note(loader, index.samples, image_size))}
     result.notes += list(unusable.values())
     result.machine += "".join(f", {v}" for v in [versions([n for n in loaders if n not in unusable])] if v)
     for pipeline in pipelines:
-        if pipeline == "gpu" and dev.type != "cuda" and not decode_on_cpu:
+        if pipeline == "gpu" and dev.type != "cuda" and not options.decode_on_cpu:
             result.notes.append(NO_CUDA_NOTE)
             bar.update(len(models) * len(workers) * repeats * len(timed))
             continue

@@ -118,7 +118,8 @@ def from_rank0(make: Callable[[], T], rank: Rank) -> T:
 def _shard_loaders(config: TrainConfig, device: torch.device, rank: Rank) -> Loaders:
     """fit()'s split and pipelines; training dealt out by a DistributedSampler, validation cut into unpadded
     shards so the summed validation metrics count every image exactly once."""
-    split = loaders_for(config, device, resumable=False)  # DistributedSampler deals out the plain dataset
+    # the plain dataset, for the DistributedSampler to deal out; strict_data is checked on rank 0 alone (_train)
+    split = loaders_for(config, device, resumable=False, check=False)
     common = dict(num_workers=config.num_workers, device=device, seed=config.seed, batch_size=config.batch_size,
                   persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
                   start_method=config.start_method, timeout=config.timeout, collate_fn=split.pipeline.collate)

@@ -10,7 +10,7 @@ import hashlib
 import os
 import statistics
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -18,14 +18,12 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from .config import TrainConfig
-from ..loading.data import ImageFolderIndex, index_image_folder
+from ..loading.data import index_image_folder
 from ..files import atomic_write
-from ..loading.loaders import make_loader, resolve_device
+from ..loading.loaders import Loaders
 from .loop import EpochHooks, Pass, batches, run_epochs
 from .model import FrozenResNet18, build_model
-from ..loading.samples import data_or_sample
-from ..loading.splits import split_datasets
-from .fit import fit
+from .fit import fit_once, seed_of
 from ..loading.transforms import Pipeline, build_pipeline
 
 CACHE_VERSION = 1
@@ -71,21 +69,13 @@ def extract_features(model: FrozenResNet18, loader: DataLoader, device: torch.de
     return Features(torch.cat(feats), torch.cat(labels), paths)
 
 
-def _split_loaders(config: TrainConfig, index: ImageFolderIndex, device: torch.device):
-    """Both splits with the validation transform: no augmentation, so each image has exactly one feature vector."""
-    pipe = build_pipeline(config.pipeline, config.image_size, train=False)
-    train_set, val_set = split_datasets(index, pipe, pipe, config.val_fraction, config.seed)
-    common = dict(batch_size=config.batch_size, num_workers=config.num_workers, device=device, seed=config.seed,
-                  start_method=config.start_method, timeout=config.timeout, collate_fn=pipe.collate)
-    return make_loader(train_set, **common), make_loader(val_set, **common), pipe
-
-
-def build_cache(config: TrainConfig, index: ImageFolderIndex, model: FrozenResNet18, cache: str | Path | None = None,
+def build_cache(config: TrainConfig, loaders: Loaders, model: FrozenResNet18, cache: str | Path | None = None,
                 log=print) -> tuple[Features, Features, float, bool]:
-    """Features for both splits, read from CACHE when it matches this data and model, else computed (and saved)."""
-    device = resolve_device(config.device)
-    train_loader, val_loader, pipe = _split_loaders(config, index, device)
-    key = cache_key(config, [s.path for s in index.samples], model.pretrained)
+    """Features for both splits of LOADERS, read from CACHE when it matches this data and model, else computed (and
+    saved); each split in file order through the validation transform, so each image has exactly one feature vector."""
+    train_loader, val_loader = loaders.in_file_order()
+    key = cache_key(config, sorted(s.path for split in (loaders.train, loaders.val) for s in split.dataset.samples),
+                    model.pretrained)
     path = Path(cache) if cache else None
     if path is not None and path.exists():
         try:
@@ -99,10 +89,10 @@ def build_cache(config: TrainConfig, index: ImageFolderIndex, model: FrozenResNe
         if state:
             log(f"{path} was made from other files, settings or weights; computing the features again.")
     start = time.perf_counter()
-    model = model.to(device)
-    run = dict(pipeline=pipe, progress=config.progress)
-    train = extract_features(model, train_loader, device, desc="features, train", **run)
-    val = extract_features(model, val_loader, device, desc="features, val", **run)
+    model = model.to(loaders.device)
+    run = dict(pipeline=loaders.val_pipeline, progress=config.progress)
+    train = extract_features(model, train_loader, loaders.device, desc="features, train", **run)
+    val = extract_features(model, val_loader, loaders.device, desc="features, val", **run)
     seconds = time.perf_counter() - start
     if path is not None:
         atomic_write(path, lambda f: torch.save(dict(key=key, train=asdict(train), val=asdict(val)), f))
@@ -117,23 +107,20 @@ def _feature_loader(features: Features, batch_size: int, shuffle: bool, seed: in
                       generator=torch.Generator().manual_seed(seed) if shuffle else None)
 
 
-def fit_cached(config: TrainConfig, cache: str | Path | None = None, log=print) -> CachedRun:
-    """Train the same head as fit() with the same optimizer, on cached backbone features instead of images."""
+def fit_cached(config: TrainConfig, loaders: Loaders, cache: str | Path | None = None, log=print) -> CachedRun:
+    """Train the same head as fit() with the same optimizer, on cached backbone features of LOADERS' images."""
     torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
-    index = index_image_folder(data_or_sample(config.data))
     if config.pipeline == "standard":
         log("Note: the cache uses the validation transform; the training split loses its random augmentation.")
-    model = build_model(len(index.classes), pretrained=config.pretrained)
-    train, val, build_seconds, from_disk = build_cache(config, index, model, cache, log)
-    head = model.head.to(device)
+    model = build_model(len(loaders.classes), pretrained=config.pretrained)
+    train, val, build_seconds, from_disk = build_cache(config, loaders, model, cache, log)
+    head = model.head.to(loaders.device)
     optimizer = torch.optim.Adam(head.parameters(), lr=config.lr)
-    hooks = EpochHooks(seed_of=lambda epoch: config.seed + epoch,
-                       note=lambda seconds: f"  (cached features: {1000 * seconds:.1f} ms)")
+    hooks = EpochHooks(seed_of=seed_of(config), note=lambda seconds: f"  (cached features: {1000 * seconds:.1f} ms)")
     history = run_epochs(head, (_feature_loader(train, config.batch_size, True, config.seed),
                                 _feature_loader(val, config.batch_size, False, config.seed)),
-                         nn.CrossEntropyLoss(), optimizer, device, epochs=config.epochs, progress=False, log=log,
-                         hooks=hooks)
+                         nn.CrossEntropyLoss(), optimizer, loaders.device, epochs=config.epochs, progress=False,
+                         log=log, hooks=hooks)
     return CachedRun(history, build_seconds, from_disk)
 
 
@@ -141,10 +128,11 @@ COMPARE_COLUMNS = (("method", "method", "s"), ("epochs", "epochs", "d"), ("build
                    ("epoch_s", "s/epoch", ".3f"), ("total_s", "total s", ".1f"), ("val_acc", "val acc %", ".1f"))
 
 
-def compare(config: TrainConfig, cache: str | Path | None = None, log=print) -> list[dict]:
-    """The same head trained from images through the loader and from cached features: epoch time and accuracy."""
-    loader_fed = fit(replace(config, checkpoint=None, resume=False), log=log)
-    cached = fit_cached(config, cache, log)
+def compare(config: TrainConfig, loaders: Loaders, cache: str | Path | None = None, log=print) -> list[dict]:
+    """The same head trained on the same split from images through LOADERS and from cached features: epoch time and
+    accuracy (no checkpoints: the run is a measurement)."""
+    loader_fed = fit_once(config, loaders, log)
+    cached = fit_cached(config, loaders, cache, log)
     rows = []
     for name, history, build in (("loader-fed", loader_fed, 0.0), ("cached features", cached.history,
                                                                    cached.build_seconds)):

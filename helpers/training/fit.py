@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, replace
+from typing import Callable
 
 import torch
 from torch import nn
@@ -9,41 +10,43 @@ from torch import nn
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from ..errors import CheckpointError
-from ..loading.loaders import Loaders, build_loaders, resolve_device
+from ..loading.loaders import Loaders, build_loaders
 from .loop import EpochHooks, model_and_optimizer, resume_point, run_epochs
 from .model import imagenet_weights_path
 from ..loading.resume import Partial
 from ..loading.samples import data_or_sample
 from ..loading.verify import refuse_bad_files
 
-__all__ = ["TrainConfig", "fit", "loaders_for", "pretrained_against_random"]
+__all__ = ["TrainConfig", "fit", "fit_once", "loaders_for", "pretrained_against_random"]
 
 
-def loaders_for(config: TrainConfig, device: torch.device, resumable: bool = True) -> Loaders:
-    """The train and validation loaders CONFIG describes, on its data or the sample set; resumable: see build_loaders."""
-    return build_loaders(data_or_sample(config.data), pipeline=config.pipeline, image_size=config.image_size,
-                         batch_size=config.batch_size, num_workers=config.num_workers,
-                         val_fraction=config.val_fraction, seed=config.seed, device=device,
-                         persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
-                         start_method=config.start_method, timeout=config.timeout,
-                         resumable=resumable)
+def loaders_for(config: TrainConfig, device: str | torch.device | None = None, resumable: bool = True,
+                check: bool = True) -> Loaders:
+    """The train and validation loaders CONFIG describes, on its data or the sample set (resumable: see
+    build_loaders); with config.strict_data every file is decoded first, and a bad one stops the run here, before any
+    training (check=False leaves that to the caller: ddp checks on rank 0 alone)."""
+    loaders = build_loaders(data_or_sample(config.data), pipeline=config.pipeline, image_size=config.image_size,
+                            batch_size=config.batch_size, num_workers=config.num_workers,
+                            val_fraction=config.val_fraction, seed=config.seed,
+                            device=config.device if device is None else device,
+                            persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
+                            start_method=config.start_method, timeout=config.timeout, resumable=resumable)
+    if check and config.strict_data:
+        refuse_bad_files([*loaders.train.dataset.samples, *loaders.val.dataset.samples], config.num_workers)
+    return loaders
 
 
 def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[str, list]:
-    """Train for config.epochs epochs in total, resuming after the last finished one when asked; returns the history."""
+    """Train for config.epochs epochs in total on LOADERS (default: loaders_for(config)), checkpointing after each
+    epoch and resuming after the last finished one when asked; returns the history."""
     torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
-    loaders = loaders or loaders_for(config, device)
-    if config.strict_data:
-        refuse_bad_files([*loaders.train.dataset.samples, *loaders.val.dataset.samples], config.num_workers)
-    model, optimizer = model_and_optimizer(len(loaders.classes), device, config.lr, config.pretrained)
+    loaders = loaders or loaders_for(config)
+    model, optimizer = model_and_optimizer(len(loaders.classes), loaders.device, config.lr, config.pretrained)
     first_epoch, history, partial = resume_point(config.checkpoint, config.resume, model, optimizer, log)
     if partial and not config.checkpoint_every_steps:
         raise CheckpointError(f"{config.checkpoint} was saved mid-epoch (epoch {partial['epoch']}, step "
                               f"{partial['steps']}) by --checkpoint-every-steps; resume it with that option too, so "
                               f"the epoch goes on in the same order.")
-    log(f"Training on {device} with {config.num_workers} workers, {len(loaders.train.dataset)} train / "
-        f"{len(loaders.val.dataset)} val images, classes {', '.join(loaders.classes)}.")
 
     def save(epoch: int, history: dict[str, list], done: Partial | None = None) -> None:
         if config.checkpoint:
@@ -55,11 +58,35 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
             save(done.epoch - 1, history, done)
             log(f"Checkpoint saved in epoch {done.epoch} after step {done.steps}.")
 
-    hooks = EpochHooks(seed_of=lambda epoch: config.seed + epoch, end=save, step=step)
-    return run_epochs(model, (loaders.train, loaders.val), nn.CrossEntropyLoss(), optimizer, device,
-                      epochs=config.epochs, first_epoch=first_epoch, history=history,
-                      to_input=loaders.pipeline.to_model_input, max_batches=config.max_batches,
-                      progress=config.progress, log=log, hooks=hooks, partial=partial)
+    hooks = EpochHooks(seed_of=seed_of(config), end=save, step=step)
+    return train_on(config, loaders, model, optimizer, log, hooks, first_epoch=first_epoch, history=history,
+                    partial=partial)
+
+
+def fit_once(config: TrainConfig, loaders: Loaders, log=print) -> dict[str, list]:
+    """fit() without checkpoints: a fresh model trained on LOADERS for config.epochs epochs (features.compare's
+    loader-fed run)."""
+    torch.manual_seed(config.seed)
+    model, optimizer = model_and_optimizer(len(loaders.classes), loaders.device, config.lr, config.pretrained)
+    return train_on(config, loaders, model, optimizer, log, EpochHooks(seed_of=seed_of(config)))
+
+
+def seed_of(config: TrainConfig) -> Callable[[int], int]:
+    """Each epoch's seed in one process: the run's seed plus the epoch, so a resumed run draws what an unbroken one did."""
+    return lambda epoch: config.seed + epoch
+
+
+def train_on(config: TrainConfig, loaders: Loaders, model: nn.Module, optimizer: torch.optim.Optimizer, log,
+             hooks: EpochHooks, first_epoch: int = 1, history: dict[str, list] | None = None,
+             partial: dict | None = None) -> dict[str, list]:
+    """The run's first line, then the epochs on the loop every trainer shares (from FIRST_EPOCH, HISTORY and PARTIAL:
+    where a checkpoint left off)."""
+    log(f"Training on {loaders.device} with {config.num_workers} workers, {len(loaders.train.dataset)} train / "
+        f"{len(loaders.val.dataset)} val images, classes {', '.join(loaders.classes)}.")
+    return run_epochs(model, (loaders.train, loaders.val), nn.CrossEntropyLoss(), optimizer, loaders.device,
+                      epochs=config.epochs, to_input=loaders.pipeline.to_model_input, max_batches=config.max_batches,
+                      progress=config.progress, log=log, hooks=hooks, first_epoch=first_epoch, history=history,
+                      partial=partial)
 
 
 def pretrained_against_random(config: TrainConfig, loaders: Loaders) -> list[dict] | None:

@@ -11,14 +11,14 @@ from typing import Any, Callable, ContextManager, Iterable, Iterator
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from .checkpoint import load_checkpoint
 from ..loading.data import Batch, SkippedFiles
 from ..errors import DataError, LossNotFinite, explained_worker_failures
-from ..loading.loaders import reseed
 from .model import FrozenResNet18, build_model
 from ..progress import progress_bar
-from ..loading.resume import Partial
+from ..loading.resume import EpochOrder, Partial
 from ..loading.transforms import to_model_input
 
 ToInput = Callable[[Any, torch.device], torch.Tensor]  # a batch's images as the model takes them, on the device
@@ -206,6 +206,17 @@ class EpochHooks:
     end: Callable[[int, dict], None] = lambda epoch, history: None      # the checkpoint
     step: Callable[[Partial], None] = lambda done: None                 # a mid-epoch checkpoint
     note: Callable[[float], str] = lambda seconds: ""                   # added to the epoch's line
+
+
+def reseed(loader: DataLoader, seed: int, start_batch: int = 0) -> None:
+    """Fix the shuffle order and worker seeds of the next pass, so a resumed run sees what an unbroken one would.
+
+    START_BATCH: where a resumable loader's pass begins (a mid-epoch resume); other loaders always start at 0.
+    """
+    if loader.generator is not None:
+        loader.generator.manual_seed(seed)
+    if isinstance(loader.sampler, EpochOrder):
+        loader.sampler.start_epoch(seed, start_batch * loader.batch_size)
 
 
 def run_epochs(model: nn.Module, loaders: tuple[Any, Any], criterion: nn.Module, optimizer: torch.optim.Optimizer,
