@@ -95,6 +95,27 @@ def worker_count_or_auto(value: Any) -> int | str:
         raise ArgumentTypeError(f"{exc}; or auto") from None
 
 
+WAITING_WORKERS_PER_CORE = 16  # workers that mostly wait on storage use little CPU: Little's law asks for many more
+
+
+def waiting_worker_count(value: Any) -> int:
+    """num_workers for a loader that may wait on storage: up to 16 per core; without the wait, worker_count's limit
+    applies (refuse_workers_past_the_limit)."""
+    limit = WAITING_WORKERS_PER_CORE * usable_cores()
+    what = (f"0 to {limit} on this machine ({WAITING_WORKERS_PER_CORE} per usable CPU core when files wait on storage, "
+            f"--read-latency-ms; {max_workers()} without)")
+    return checked(value, int, what, lambda n: 0 <= n <= limit)
+
+
+def refuse_workers_past_the_limit(workers: Any, waits: Any) -> None:
+    """More than worker_count's limit only when the files wait on storage: there, waiting workers leave their cores."""
+    over = [n for n in workers if n > max_workers()]
+    if over and not waits:
+        raise OptionError(f"--workers {over[0]}: more than {max_workers()} workers ({WORKERS_PER_CORE} per usable core) "
+                          f"only help a loader that waits on storage; give --read-latency-ms to model that wait, or "
+                          f"at most {max_workers()} workers")
+
+
 def device_name(value: Any) -> str:
     """'auto', 'cpu', or a CUDA (or MPS) device that exists on this machine."""
     text = str(value)

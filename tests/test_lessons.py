@@ -318,6 +318,21 @@ def _specialised_loaders(f: dict) -> None:
 
 # --- end lessons 11 ---
 
+# --- lessons 12 ---
+@lesson("12_far_away_storage",
+        probe="dict(samples=len(index.samples), wrapped=wrapped, fixed=fixed, cores=cores, far_ms=max(latencies_ms), "
+              "best_far=best[max(latencies_ms)]['num_workers'], need_far=need[max(latencies_ms)], "
+              "cold_cached=before, warm_cached=resident_fraction(copies))",
+        reversed=(dict(wrapped=200), dict(fixed=400), dict(best_far=2), dict(need_far=2.0), dict(cold_cached=1.0),
+                  dict(warm_cached=0.0)))
+def _far_away(f: dict) -> None:
+    assert f["wrapped"] == 2 * f["samples"], "2 shards, 4 workers, the wrap-around shortcut: every sample twice"
+    assert f["fixed"] == f["samples"], "split by shard and by sample: every sample once"
+    assert f["far_ms"] > 0 and f["need_far"] > f["cores"], "Little's law asks for more workers than cores"
+    assert f["best_far"] > f["cores"], "when files wait on storage the fastest pass used more workers than cores"
+    assert f["cold_cached"] == 0 and f["warm_cached"] == 1, "evict empties the page cache of the files; a read fills it"
+# --- end lessons 12 ---
+
 # --- lessons 13 ---
 @lesson("13_your_own_loader",
         probe="dict(asked=list(workers), rows=[r['num_workers'] for r in rows], profile_status=run.returncode, "

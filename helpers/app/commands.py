@@ -137,8 +137,8 @@ def ddp(args: argparse.Namespace) -> int:
 
 
 def bench_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--workers", type=options.worker_count, nargs="+", default=[0, 1, 2, 4],
-                   help="num_workers values to time (default 0 1 2 4)")
+    p.add_argument("--workers", type=options.waiting_worker_count, nargs="+", default=[0, 1, 2, 4],
+                   help="num_workers values to time (default 0 1 2 4; past 4 per core only with --read-latency-ms)")
     p.add_argument("--pipeline", nargs="+", default=["blog", "fast"], choices=tuple(PIPELINES),
                    help="gpu: workers read JPEG bytes, nvjpeg decodes on the GPU (skipped without CUDA)")
     p.add_argument("--model", nargs="+", default=["none"], choices=("none", "resnet18"),
@@ -154,6 +154,12 @@ def bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--breakdown", action="store_true",
                    help="also time each part of a worker's work, and the trip of float32 and uint8 batches")
     p.add_argument("--loader", nargs="+", default=["dataloader"], choices=tuple(LOADERS), help="peers: requirements-peers.txt")
+    p.add_argument("--read-latency-ms", type=options.milliseconds, default=0,
+                   help="model far-away storage: every file read first waits this long (a sleep, no core used)")
+    p.add_argument("--read-jitter-ms", type=options.milliseconds, default=0,
+                   help="with --read-latency-ms: each file waits up to this much longer (uniform, seeded)")
+    p.add_argument("--read-mb-per-s", type=options.positive_float, default=None,
+                   help="with --read-latency-ms: and its size over this bandwidth")
 
 
 @command("bench", bench_options, help="time num_workers: loader alone or feeding the model, with a CPU ceiling",
@@ -166,11 +172,17 @@ def bench(args: argparse.Namespace) -> int:
     from ..timing.breakdown import explain
     from ..lessons.plots import plot_bench
     from ..loading.samples import data_or_sample
+    from ..loading.storage import Latency
+    from ..options import refuse_workers_past_the_limit
 
+    far = args.read_latency_ms or args.read_jitter_ms or args.read_mb_per_s
+    refuse_workers_past_the_limit(args.workers, far)
+    storage = Latency(args.read_latency_ms, args.read_jitter_ms, args.read_mb_per_s) if far else None
     options = BenchOptions(data_or_sample(args.data), args.workers, pipelines=args.pipeline, models=args.model,
                            image_size=args.image_size, batch_size=args.batch_size, batches=args.batches,
                            repeats=args.repeats, device=args.device, start_method=args.start_method,
-                           progress=not args.no_progress, loaders=args.loader, worker_kinds=args.worker_kind)
+                           progress=not args.no_progress, loaders=args.loader, worker_kinds=args.worker_kind,
+                           storage=storage)
     result = sweep_workers(options)
     print(report(result))
     if args.breakdown:

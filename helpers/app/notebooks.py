@@ -32,6 +32,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "09_failure_zoo": dict(image_size=512),  # 12 MiB batches against the 1 MiB and 64 MiB /dev/shm
         "10_see_the_workers": dict(image_size=224, batches=12),
         "11_specialised_loaders": dict(workers=[1, 2, 4], image_size=224, batch_size=32, batches=20, repeats=3),
+        "12_far_away_storage": dict(latencies_ms=[0, 5, 20, 50], workers=[0, 2, 4, 8, 16], images=320),
         "13_your_own_loader": dict(workers=[0, 1, 2, 4], repeats=3, epochs=5),
     },
 }

@@ -10,6 +10,7 @@ from .ceilings import TrainingStep, one_core_throughput, synchronized_step
 from ..loading.data import ImageFolderIndex, SkippedFiles, index_image_folder
 from ..loading.gpu_decode import NO_CUDA_NOTE, DeviceDecode
 from ..loading.loaders import resolve_device
+from ..loading.storage import FarAway, Latency, workers_needed
 from ..machine import conditions_line, load_average, machine_summary, past_the_cores_note, usable_cores
 from .measure import default_batch_size, measure_loader
 from .memory import available_mb, process_memory
@@ -60,6 +61,7 @@ class BenchResult:
     memory_budget_mb: float | None = None  # the most PSS a setting may reach; None: memory not measured
     conditions: str = ""  # the machine, torch and the load average before and after the sweep
     repeats: dict = field(default_factory=dict)  # images/s of every repeat, by (loader, pipeline, mode, kind, workers)
+    storage: Latency | None = None  # the far-away storage model every file read waited on; None: local files
 
     def fits(self, row: dict) -> bool:
         """Whether ROW's main process and workers, grown once more by their growth over the window, fit the budget."""
@@ -120,6 +122,7 @@ class BenchOptions:
     decode_on_cpu: bool = False
     loaders: Sequence[str] = ("dataloader",)
     worker_kinds: Sequence[str] = ("process",)
+    storage: Latency | None = None  # every file read waits as this model of remote storage says; None: local files
 
 
 def bench(data: str | Path | ImageFolderIndex, workers: Sequence[int] = (0, 1, 2, 4), **settings: Any) -> BenchResult:
@@ -135,15 +138,19 @@ def sweep_workers(options: BenchOptions) -> BenchResult:
     LOADERS beside 'dataloader' are the specialised peers (helpers/timing/peers.py), timed on the fast pipeline with as many
     threads as the DataLoader has workers; one that is not installed is skipped with a note saying how to add it.
     WORKER_KINDS: the DataLoader's 'process' workers, the same batches made on 'thread' workers (helpers.timing.threads), or both.
+    STORAGE: every file read first waits as this model of remote storage says (helpers.loading.storage.FarAway); the
+    CPU ceiling is still the local files' (the cores' limit), and the peers read their files without waiting.
     """
     data, workers, pipelines, models, loaders = (options.data, options.workers, options.pipelines, options.models,
                                                  options.loaders)
     image_size, batch_size, batches, repeats, seed = (options.image_size, options.batch_size, options.batches,
                                                       options.repeats, options.seed)
-    device, start_method, worker_kinds = options.device, options.start_method, options.worker_kinds
+    device, start_method, worker_kinds, storage = (options.device, options.start_method, options.worker_kinds,
+                                                   options.storage)
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     dev, load_before = resolve_device(device), load_average()
-    result = BenchResult([], {}, usable_cores(), machine=machine_summary(), memory_budget_mb=memory_budget_mb())
+    result = BenchResult([], {}, usable_cores(), machine=machine_summary(), memory_budget_mb=memory_budget_mb(),
+                         storage=storage)
     timed = contenders(loaders, worker_kinds)
     bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats * len(timed), "bench", options.progress,
                        unit="run")
@@ -161,6 +168,8 @@ def sweep_workers(options: BenchOptions) -> BenchResult:
             result.one_core_images_per_s[pipeline] = one_core_throughput(dataset, size)
         else:  # the gpu pipeline's workers only read bytes: one core's throughput bounds nothing
             decode = synchronized_step(DeviceDecode(dev, pipe.decode_size), dev)
+        if storage is not None:
+            dataset = FarAway(dataset, storage)
         ceiling = result.one_core_images_per_s.get(pipeline, 0.0) * result.cores
         for model in models:
             train = TrainingStep(dev, pipe) if model == "resnet18" else None
@@ -201,7 +210,10 @@ def sweep_workers(options: BenchOptions) -> BenchResult:
                 result.repeats[(loader, pipeline, mode, kind, n)] = list(row.values)
     bar.close()
     if set(loaders) - {"dataloader"}:
-        result.notes.append(PEER_RULES)
+        result.notes.append(PEER_RULES + (" The peers read local files: the storage model applies to the DataLoader "
+                                          "and its thread workers only." if storage is not None else ""))
+    if storage is not None:
+        result.notes.append(f"Storage: {storage.describe()}.")
     note = past_the_cores_note(workers)
     if note:
         result.notes.append(note)
@@ -269,6 +281,7 @@ def report(result: BenchResult) -> str:
                      f"({rec['images_per_s']:.1f} images/s, within 5% of the best), "
                      f"persistent_workers={rec['persistent_workers']}, prefetch_factor={rec['prefetch_factor']}, "
                      f"pin_memory={rec['pin_memory']}")
+        lines += waiting_on_storage(result, pipeline, rec["num_workers"])
         if rec["limited_by_memory"]:
             need = rec["memory_would_need_mb"]
             lines.append(f"  memory limits it: more workers would be faster, but would need "
@@ -276,6 +289,30 @@ def report(result: BenchResult) -> str:
                          f"budget; fewer workers, a smaller batch or prefetch_factor, or an index kept in NumPy "
                          f"arrays (notebook 08) lower it")
     return "\n".join(lines + [result.conditions] * bool(result.conditions))
+
+
+def waiting_on_storage(result: BenchResult, pipeline: str, picked: int) -> list[str]:
+    """Under the storage model, why the pick lies past the cores (or does not), with Little's law's number beside it."""
+    one = result.one_core_images_per_s.get(pipeline)
+    if result.storage is None or not one:
+        return []
+    cpu_s, wait_s = 1 / one, result.storage.mean_seconds()
+    need = workers_needed(wait_s, cpu_s, result.cores)
+    law = (f"Little's law: {result.cores} cores x ({1000 * wait_s:.1f} + {1000 * cpu_s:.1f}) / {1000 * cpu_s:.1f} ms "
+           f"= {need:.1f} workers keep the cores busy")
+    timed = [r["num_workers"] for r in result.rows if r["pipeline"] == pipeline]
+    if picked > result.cores and not wait_s:
+        line = (f"  past the {result.cores} cores although files do not wait: {law}, so read the repeats' verdicts "
+                f"before paying for the extra workers")
+    elif picked > result.cores:
+        line = (f"  past the {result.cores} cores on purpose: each file waits {1000 * wait_s:g} ms on storage, a "
+                f"wait that uses no core, so while some workers wait others compute; {law}")
+    else:
+        line = (f"  not past the {result.cores} cores although files wait {1000 * wait_s:g} ms: the cores, not the "
+                f"storage, limited this run; {law}")
+    if timed and picked == max(timed):
+        line += f"; {picked} is the most workers timed, so time more before settling"
+    return [line]
 
 
 def verdicts(result: BenchResult) -> list[str]:
@@ -287,7 +324,8 @@ def verdicts(result: BenchResult) -> list[str]:
         if not speeds:
             continue
         r = dict(r, repeats=speeds)
-        where = f"{' '.join(k for k in key if k not in ('dataloader', 'process'))} {r['num_workers']} workers"
+        far = f" {result.storage.ms:g} ms per file" if result.storage is not None else ""
+        where = f"{' '.join(k for k in key if k not in ('dataloader', 'process'))}{far} {r['num_workers']} workers"
         line = f"Repeats, {where}: {' '.join(f'{x:.1f}' for x in speeds)} images/s"
         if key in before:
             line += (f"; against {before[key]['num_workers']} workers: "
