@@ -1,7 +1,6 @@
 """Figures with titles and honest axes: a step is a step and an epoch is an epoch."""
 from __future__ import annotations
 
-import re
 import statistics
 
 from matplotlib.figure import Figure
@@ -318,21 +317,3 @@ def plot_profile(rows: list[dict], title: str) -> Figure:
     memory.axhline(0, color="grey", lw=0.8)
     fig.tight_layout()
     return fig
-
-
-def describe_figure(fig: Figure, numbers: bool = False) -> str:
-    """What a figure shows, in words that do not depend on the machine: each panel's title, axes and series.
-
-    Numbers in labels (a core count, megabytes) are written N unless NUMBERS, so the text is the same on any machine.
-    """
-    def words(text: str) -> str:
-        text = " ".join(text.split())
-        return text if numbers else re.sub(r"\d+(\.\d+)?", "N", text)
-
-    lines = []
-    for ax in fig.axes:
-        _, labels = ax.get_legend_handles_labels()
-        title = "titled" if ax.get_title() or fig.get_suptitle() else "NO TITLE"
-        lines.append(f"{title}; x: {words(ax.get_xlabel()) or '-'}; y: {words(ax.get_ylabel()) or '-'}; "
-                     f"series: {', '.join(words(label) for label in labels) or '-'}")
-    return "\n".join(lines)
