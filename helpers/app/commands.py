@@ -18,7 +18,7 @@ from ..loading.transforms import PIPELINES
 from ..timing.epoch_times import SETUPS
 from ..timing.peers import LOADERS
 from ..timing.threads import WORKER_KINDS
-from ..training.config import START_METHODS, refuse_auto_workers, refuse_step_checkpoints
+from ..training.config import START_METHODS, refuse_auto_workers, refuse_stall_watch, refuse_step_checkpoints
 from .cli import Parser, add_config_arguments, add_train_arguments, boundary, config_from_args, train_command
 
 Options = Callable[[argparse.ArgumentParser], Any]
@@ -118,7 +118,8 @@ def cached(args: argparse.Namespace) -> int:
     from ..training.fit import loaders_for
     from ..timing.tables import format_table
 
-    config = refuse_auto_workers(refuse_step_checkpoints(config_from_args(args), "cached"), "cached")
+    config = refuse_stall_watch(refuse_auto_workers(refuse_step_checkpoints(config_from_args(args), "cached"),
+                                                    "cached"), "cached")
     loaders = loaders_for(config)
     if not args.compare:
         fit_cached(config, loaders, args.cache)

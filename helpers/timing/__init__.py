@@ -7,5 +7,5 @@ breakdown (where a worker's time goes), ladder (blog to fast, one change at a ti
 knobs (in_order, __getitems__, prefetch_factor), threads (thread workers), timeline (who made each batch, when),
 memory (USS, PSS, worker pids, /dev/shm), copy_on_read (the memory lab), peers (torchdata nodes, SPDL, DALI),
 profile (a user's own DataLoader), culprits (dataset attributes that copy into every worker), probes (what profile
-puts in each worker: stacks, indices in hand, the dataset walk; the stall watchdog).
+puts in each worker beyond helpers.loading.stalls' stacks and indices in hand: the dataset walk).
 """

@@ -25,12 +25,13 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from ..errors import OptionError, explained_worker_failures
+from ..loading.stalls import Watchdog, stall_report
 from ..options import import_named
 from ..machine import conditions_line, load_average, machine_summary, past_the_cores, past_the_cores_note, rank_cores
 from .culprits import culprits
 from .measure import stream_window
 from .memory import Snapshot, snapshot, worker_pids
-from .probes import Watchdog, WorkerProbes, ask_for_walk, collect_stacks, main_thread_stack
+from .probes import WorkerProbes, ask_for_walk
 from .sweep import sweep
 from .verdict import MIN_REPEATS, TOO_FEW
 
@@ -139,12 +140,7 @@ class Profiler:
 
     def stalled(self, pids: list[int]) -> str:
         """What a stall looks like: each worker's stack and the indices it holds (the main thread's, without workers)."""
-        lines = [f"No batch for {self.stall_s:g} s. Each worker's Python stack (most recent call first), and the batch "
-                 "it was fetching:"]
-        if not pids:
-            return "\n".join([f"No batch for {self.stall_s:g} s. This process's threads (most recent call first); "
-                              "with num_workers=0 its main thread loads the batches:", main_thread_stack()])
-        return "\n\n".join(lines + collect_stacks(pids, self.folder))
+        return stall_report(self.stall_s, pids, self.folder)
 
     def kill_children(self) -> None:
         """End every worker this profile started that is still there (after a stall, or when the main thread is stuck)."""

@@ -59,6 +59,12 @@ class TrainConfig:
     prefetch_factor: int | None = option(None, "batches each worker loads ahead (needs --num-workers 1 or more)",
                                          options.positive_int)
     timeout: float = option(0, "seconds to wait for a batch before failing; 0 waits for ever", options.seconds)
+    stall_s: float | None = option(None, "seconds without a batch (training or validation) after which each worker's "
+                                         "Python stack and the dataset indices it is fetching are printed (with "
+                                         "--num-workers 0, the main thread's stack) and the run stops with exit "
+                                         "status 2, no worker left behind. Unlike --timeout, the DataLoader's own, "
+                                         "which only raises 'DataLoader timed out' and only with workers, it shows "
+                                         "where the loading is stuck. Default: off", options.positive_float)
     strict_data: bool = option(False, "decode every image before training and stop if any is bad "
                                       "(default: skip and warn)")
     progress: bool = option(True, "hide progress bars (they are hidden anyway when output goes to a file)")
@@ -89,6 +95,14 @@ def refuse_auto_workers(config: TrainConfig, command: str) -> TrainConfig:
     if config.num_workers == "auto":
         raise OptionError(f"--num-workers auto: {command} does not tune the workers; give a number, or use `train` "
                           "or scripts/train.py")
+    return config
+
+
+def refuse_stall_watch(config: TrainConfig, command: str) -> TrainConfig:
+    """CONFIG, unless it asks for --stall-s, which only `train` and scripts/train.py watch for."""
+    if config.stall_s is not None:
+        raise OptionError(f"--stall-s {config.stall_s:g}: {command} does not watch for stalls; give the option to "
+                          "`train` or scripts/train.py, or leave it out")
     return config
 
 

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from .checkpoint import save_checkpoint
-from .config import TrainConfig, refuse_auto_workers, refuse_step_checkpoints
+from .config import TrainConfig, refuse_auto_workers, refuse_stall_watch, refuse_step_checkpoints
 from ..errors import CourseError
 from ..loading.loaders import Loaders, make_loader, resolve_device
 from .loop import EpochHooks, EpochResult, model_and_optimizer, resume_point, run_epochs
@@ -227,7 +227,7 @@ def shard_summary(prefix: str | Path) -> list[dict]:
 
 def run(config: TrainConfig, rank: Rank, record_samples: str | None = None) -> dict[str, list]:
     """Train CONFIG as RANK of a torchrun job (or alone): join the process group, train, and always leave the group."""
-    config = refuse_auto_workers(refuse_step_checkpoints(config, "ddp"), "ddp")
+    config = refuse_stall_watch(refuse_auto_workers(refuse_step_checkpoints(config, "ddp"), "ddp"), "ddp")
     try:
         device = _start(rank, resolve_device(config.device))
         return _train(config, rank, device, _SampleLog(record_samples, rank) if record_samples else None)

@@ -16,6 +16,7 @@ from .loop import EpochHooks, model_and_optimizer, resume_point, run_epochs
 from .model import imagenet_weights_path
 from ..loading.resume import Partial
 from ..loading.samples import data_or_sample
+from ..loading.stalls import watching
 from ..loading.verify import refuse_bad_files
 from ..machine import rank_cores
 
@@ -66,8 +67,10 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
     hooks = EpochHooks(seed_of=seed_of(config), end=save, step=step)
     if auto:
         tune_workers(config, loaders, history, hooks, log)
-    return train_on(config, loaders, model, optimizer, log, hooks, first_epoch=first_epoch, history=history,
-                    partial=partial)
+    with watching(config.stall_s) as watch:  # --stall-s: each wait for a batch, watched
+        hooks.watch = watch.watched
+        return train_on(config, loaders, model, optimizer, log, hooks, first_epoch=first_epoch, history=history,
+                        partial=partial)
 
 
 def tune_workers(config: TrainConfig, loaders: Loaders, history: dict[str, list], hooks: EpochHooks, log) -> None:

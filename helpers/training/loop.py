@@ -208,6 +208,7 @@ class EpochHooks:
     note: Callable[[float], str] = lambda seconds: ""                   # added to the epoch's line
     measured: Callable[[int, float, EpochResult, EpochResult], None] = lambda *_: None  # --num-workers auto reads it
     swap: Callable[[int, tuple[Any, Any]], tuple[Any, Any]] = lambda epoch, loaders: loaders  # ... and rebuilds them
+    watch: Callable[[Any], Any] = lambda loader: loader                 # --stall-s: the loader as a pass reads it
 
 
 def reseed(loader: DataLoader, seed: int, start_batch: int = 0) -> None:
@@ -242,9 +243,9 @@ def run_epochs(model: nn.Module, loaders: tuple[Any, Any], criterion: nn.Module,
         hooks.start(epoch)
         start = time.perf_counter()
         with hooks.train_context():
-            train = train_one_epoch(train_model or model, train_loader, criterion, optimizer, device,
+            train = train_one_epoch(train_model or model, hooks.watch(train_loader), criterion, optimizer, device,
                                     desc=f"epoch {epoch} train", done=done, on_step=hooks.step, **run)
-        val = evaluate(model, val_loader, criterion, device, desc=f"epoch {epoch} val", **run)
+        val = evaluate(model, hooks.watch(val_loader), criterion, device, desc=f"epoch {epoch} val", **run)
         train, val = hooks.combine(train), hooks.combine(val)
         seconds = time.perf_counter() - start
         check_epoch(epoch, train, val)
