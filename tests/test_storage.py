@@ -14,7 +14,7 @@ from helpers.loading.storage import FarAway, Latency, evict, read_all, resident_
 from helpers.machine import past_the_cores
 from helpers.options import max_workers
 from helpers.timing.bench import BenchResult, report
-from helpers.timing.far_away import TOLERANCE, memory_per_worker, pass_rate, rule_rows
+from helpers.timing.far_away import TOLERANCE, memory_per_worker, pass_rate, rule_lines, rule_rows, tied_with_best
 
 
 class Numbers(Dataset):
@@ -213,6 +213,32 @@ def test_the_rule_compares_the_pick_with_the_prediction():
     assert rows[0]["predicted_workers"] == pytest.approx(2) and rows[1]["predicted_workers"] == pytest.approx(2 * (0.020 + 1 / 77) * 77)
     assert all(r["within_tolerance"] == (abs(r["picked_over_predicted"] - 1) <= TOLERANCE) for r in rows)
     assert rows[1]["within_tolerance"]
+
+
+def with_repeats(result: BenchResult, spread: dict[int, tuple[float, float]]) -> BenchResult:
+    """RESULT with 5 repeats per worker count, from LOW to HIGH images/s as SPREAD says."""
+    for n, (low, high) in spread.items():
+        result.repeats[("dataloader", "blog", "loader", "process", n)] = [low + (high - low) * k / 4 for k in range(5)]
+    return result
+
+
+def test_the_pick_tied_with_the_best_is_the_fewest_workers_whose_repeats_overlap_the_best():
+    result = with_repeats(bench_result(Latency(20)), {2: (50, 60), 4: (90, 120), 6: (110, 130), 8: (100, 140)})
+    assert tied_with_best(result) == 4  # 8 has the best median (120); 4's range reaches into 8's, 2's does not
+    tight = with_repeats(bench_result(Latency(20)), {2: (50, 60), 4: (95, 99), 6: (110, 130), 8: (100, 140)})
+    assert tied_with_best(tight) == 6  # the same medians, but 4's repeats all lie below 8's: a measurable difference
+    row, = rule_rows([result])
+    assert row["tied_workers"] == 4 and row["tied_over_predicted"] == pytest.approx(4 / row["predicted_workers"])
+    assert row["tied_within_tolerance"]  # 4 against 5.1
+    wide, = rule_rows([with_repeats(bench_result(Latency(20)), {2: (50, 110), 8: (100, 140)})])
+    assert wide["tied_workers"] == 2 and wide["tied_within_tolerance"] is False  # 2 against 5.1
+    assert "no measurable difference from the best median's repeats" in rule_lines([row])[1]
+
+
+def test_the_pick_tied_with_the_best_needs_enough_repeats():
+    result = bench_result(Latency(20))
+    result.repeats[("dataloader", "blog", "loader", "process", 2)] = [50.0, 60.0]
+    assert tied_with_best(result) is None and tied_with_best(bench_result(Latency(20))) is None
 
 
 def test_memory_per_worker_is_the_slope_over_the_worker_settings():
