@@ -256,3 +256,36 @@ def test_more_workers_than_four_per_core_only_with_a_storage_wait(capsys):
     assert code == 2 and "--read-latency-ms" in err and len(err.strip().splitlines()) == 1 and out == ""
     code, out, err = run_command(["bench", "--workers", "100000", "--read-latency-ms", "20"], capsys)
     assert code == 2 and "100000" in err and out == ""
+
+
+def fake_run(path: Path, tied_at_20: int) -> Path:
+    """A storage run's text as measure_storage writes it: 0 ms flat from 2 workers, 20 ms rising to TIED_AT_20."""
+    lines = ["cat /proc/loadavg before: 0.50 0.40 0.30 1/90 1"]
+    for ms, best in ((0, 2), (20, tied_at_20)):
+        for n in (0, 1, 2, 4, 6, 8):
+            base = min(n, best) * 25.0 + 5
+            lines.append(f"Repeats, blog loader {ms} ms per file {n} workers: "
+                         + " ".join(f"{base + k:.1f}" for k in range(5)) + " images/s")
+        lines.append("CPU ceiling, blog: 2 cores x 100.0 images/s on one core, one thread = 200.0 images/s")
+    path.write_text("\n".join(lines + ["cat /proc/loadavg after: 1.50 0.60 0.40 1/90 1"]) + "\n")
+    return path
+
+
+def test_storage_rule_says_whether_the_issues_test_held(tmp_path):
+    import subprocess
+    import sys
+
+    def run(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "storage_rule.py"),
+                               name], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    fake_run(tmp_path / "near.txt", 4)  # tied at 4 workers against 3.3: within 25 %
+    fake_run(tmp_path / "far.txt", 8)   # tied at 8 against 3.3: outside
+    for name, said in (("near.txt", "held"), ("far.txt", "did not hold")):
+        out = run(name).stdout
+        assert "3.3 with a worker's 31.2 ms" in out  # 1 worker at 0 ms: median 32 images/s
+        assert out.strip().endswith(f": {said}")  # with a worker's time per item
+    assert "one thread's time per item (20 ms: tied pick within 25% of the law and past the 2 cores; 0 ms: tied " \
+           "pick not past them): did not hold" in out  # 8 against 2 x (20 + 10) / 10 = 6.0
+    missing = run("nope.txt")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope.txt" in missing.stderr

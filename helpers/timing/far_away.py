@@ -32,11 +32,10 @@ def by_latency(data: str | Path | ImageFolderIndex, latencies_ms: Sequence[float
             for ms in latencies_ms]
 
 
-def tied_with_best(result: BenchResult, pipeline: str = "blog") -> int | None:
-    """The fewest process workers whose repeats show no measurable difference from the best median's (verdict), so
-    a setting counts as the best only when the repeats cannot tell it from the best; None without enough repeats."""
-    timed = {n: v for (loader, pipe, mode, kind, n), v in result.repeats.items()
-             if (loader, pipe, mode, kind) == ("dataloader", pipeline, "loader", "process")}
+def fewest_tied(timed: dict[int, Sequence[float]]) -> int | None:
+    """The fewest workers whose repeats (TIMED: workers -> images/s) show no measurable difference from those of the
+    best median (helpers/timing/verdict.py): a setting counts as the best only when the repeats cannot tell it from
+    the best. None when a setting has too few repeats to say."""
     if not timed:
         return None
     best = max(timed, key=lambda n: statistics.median(timed[n]))
@@ -44,6 +43,19 @@ def tied_with_best(result: BenchResult, pipeline: str = "blog") -> int | None:
     if TOO_FEW in said.values():
         return None
     return min(n for n in timed if said[n] == SAME)
+
+
+def tied_with_best(result: BenchResult, pipeline: str = "blog") -> int | None:
+    """fewest_tied over one bench's process workers, loader only."""
+    return fewest_tied({n: v for (loader, pipe, mode, kind, n), v in result.repeats.items()
+                        if (loader, pipe, mode, kind) == ("dataloader", pipeline, "loader", "process")})
+
+
+def worker_cpu_s(one_worker_rates: Sequence[float]) -> float | None:
+    """A worker's own time per item: 1 / the median rate of ONE worker when files do not wait, so it counts what a
+    worker adds to the transforms (collating into shared memory, torch/utils/data/_utils/collate.py, and sending the
+    batch), which one thread in the main process leaves out."""
+    return 1 / statistics.median(one_worker_rates) if one_worker_rates else None
 
 
 def rule_rows(results: Sequence[BenchResult], pipeline: str = "blog") -> list[dict]:
