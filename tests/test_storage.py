@@ -14,7 +14,7 @@ from helpers.loading.storage import FarAway, Latency, evict, read_all, resident_
 from helpers.machine import past_the_cores
 from helpers.options import max_workers
 from helpers.timing.bench import BenchResult, report
-from helpers.timing.far_away import TOLERANCE, memory_per_worker, pass_rate, rule_rows
+from helpers.timing.far_away import TOLERANCE, memory_per_worker, pass_rate, rule_lines, rule_rows, tied_with_best
 
 
 class Numbers(Dataset):
@@ -215,6 +215,32 @@ def test_the_rule_compares_the_pick_with_the_prediction():
     assert rows[1]["within_tolerance"]
 
 
+def with_repeats(result: BenchResult, spread: dict[int, tuple[float, float]]) -> BenchResult:
+    """RESULT with 5 repeats per worker count, from LOW to HIGH images/s as SPREAD says."""
+    for n, (low, high) in spread.items():
+        result.repeats[("dataloader", "blog", "loader", "process", n)] = [low + (high - low) * k / 4 for k in range(5)]
+    return result
+
+
+def test_the_pick_tied_with_the_best_is_the_fewest_workers_whose_repeats_overlap_the_best():
+    result = with_repeats(bench_result(Latency(20)), {2: (50, 60), 4: (90, 120), 6: (110, 130), 8: (100, 140)})
+    assert tied_with_best(result) == 4  # 8 has the best median (120); 4's range reaches into 8's, 2's does not
+    tight = with_repeats(bench_result(Latency(20)), {2: (50, 60), 4: (95, 99), 6: (110, 130), 8: (100, 140)})
+    assert tied_with_best(tight) == 6  # the same medians, but 4's repeats all lie below 8's: a measurable difference
+    row, = rule_rows([result])
+    assert row["tied_workers"] == 4 and row["tied_over_predicted"] == pytest.approx(4 / row["predicted_workers"])
+    assert row["tied_within_tolerance"]  # 4 against 5.1
+    wide, = rule_rows([with_repeats(bench_result(Latency(20)), {2: (50, 110), 8: (100, 140)})])
+    assert wide["tied_workers"] == 2 and wide["tied_within_tolerance"] is False  # 2 against 5.1
+    assert "no measurable difference from the best median's repeats" in rule_lines([row])[1]
+
+
+def test_the_pick_tied_with_the_best_needs_enough_repeats():
+    result = bench_result(Latency(20))
+    result.repeats[("dataloader", "blog", "loader", "process", 2)] = [50.0, 60.0]
+    assert tied_with_best(result) is None and tied_with_best(bench_result(Latency(20))) is None
+
+
 def test_memory_per_worker_is_the_slope_over_the_worker_settings():
     assert memory_per_worker(bench_result(Latency(20))) == pytest.approx(30)
 
@@ -230,3 +256,36 @@ def test_more_workers_than_four_per_core_only_with_a_storage_wait(capsys):
     assert code == 2 and "--read-latency-ms" in err and len(err.strip().splitlines()) == 1 and out == ""
     code, out, err = run_command(["bench", "--workers", "100000", "--read-latency-ms", "20"], capsys)
     assert code == 2 and "100000" in err and out == ""
+
+
+def fake_run(path: Path, tied_at_20: int) -> Path:
+    """A storage run's text as measure_storage writes it: 0 ms flat from 2 workers, 20 ms rising to TIED_AT_20."""
+    lines = ["cat /proc/loadavg before: 0.50 0.40 0.30 1/90 1"]
+    for ms, best in ((0, 2), (20, tied_at_20)):
+        for n in (0, 1, 2, 4, 6, 8):
+            base = min(n, best) * 25.0 + 5
+            lines.append(f"Repeats, blog loader {ms} ms per file {n} workers: "
+                         + " ".join(f"{base + k:.1f}" for k in range(5)) + " images/s")
+        lines.append("CPU ceiling, blog: 2 cores x 100.0 images/s on one core, one thread = 200.0 images/s")
+    path.write_text("\n".join(lines + ["cat /proc/loadavg after: 1.50 0.60 0.40 1/90 1"]) + "\n")
+    return path
+
+
+def test_storage_rule_says_whether_the_issues_test_held(tmp_path):
+    import subprocess
+    import sys
+
+    def run(name: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "storage_rule.py"),
+                               name], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+
+    fake_run(tmp_path / "near.txt", 4)  # tied at 4 workers against 3.3: within 25 %
+    fake_run(tmp_path / "far.txt", 8)   # tied at 8 against 3.3: outside
+    for name, said in (("near.txt", "held"), ("far.txt", "did not hold")):
+        out = run(name).stdout
+        assert "3.3 with a worker's 31.2 ms" in out  # 1 worker at 0 ms: median 32 images/s
+        assert out.strip().endswith(f": {said}")  # with a worker's time per item
+    assert "one thread's time per item (20 ms: tied pick within 25% of the law and past the 2 cores; 0 ms: tied " \
+           "pick not past them): did not hold" in out  # 8 against 2 x (20 + 10) / 10 = 6.0
+    missing = run("nope.txt")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope.txt" in missing.stderr
