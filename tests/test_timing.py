@@ -58,6 +58,18 @@ def test_time_stream_measures_the_share_of_time_spent_waiting_for_data():
     assert t.images_per_s == pytest.approx(50)
 
 
+def test_time_stream_steps_each_warm_up_batch_as_it_comes_so_no_queue_is_left_full_for_the_window():
+    events = []
+
+    def batches():
+        while True:
+            events.append("draw")
+            yield torch.zeros(4, 1), torch.zeros(4)
+
+    time_stream(batches(), batches=2, warmup=3, step=lambda batch: events.append("step"))
+    assert events == ["draw", "step"] * 6  # the first batch, 3 warm-up and 2 timed, each stepped before the next
+
+
 def test_time_stream_refuses_a_loader_too_short_to_time():
     with pytest.raises(ValueError, match="ran out"):
         time_stream([(torch.zeros(1), torch.zeros(1))], batches=3, warmup=1)

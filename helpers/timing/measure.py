@@ -42,7 +42,10 @@ def time_stream(loader: Iterable, batches: int = 10, warmup: int = 1,
     first = next(it)
     startup = clock() - start
     skipped = SkippedFiles()
-    for batch in [first] + [next(it, None) for _ in range(warmup)]:
+    batch = first
+    for drawn in range(warmup + 1):  # each warm-up batch is stepped as it comes, so the window starts in step
+        if drawn:
+            batch = next(it, None)
         if batch is not None and skipped.note(batch) and step is not None:
             step(batch)
     images = done = 0
