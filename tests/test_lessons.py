@@ -219,7 +219,7 @@ def _timing_workers(f: dict) -> None:
                   dict(rung_workers=[0, 2]), dict(product=7.0)))
 def _cheaper_workers(f: dict) -> None:
     assert f["bytes_ratio"] == 4 and f["batch_ratio"] == 4, "a float32 image and batch are 4 times their uint8 bytes"
-    assert f["rungs"] == ["blog", "dtype", "resize", "decode", "batch size"], "the ladder changes one thing per rung"
+    assert f["rungs"] == ["blog", "dtype", "resize", "decode", "draft", "batch size"], "the ladder changes one thing per rung"
     assert f["rung_workers"] == [f["ladder_workers"]], "every rung is timed at the same num_workers"
     assert abs(f["product"] - f["total"]) < 1e-6 * f["total"], "the rungs' gains multiply to the whole gain"
 
