@@ -9,9 +9,9 @@ drifts moves both alike. A against B is read from the per-round ratios A_i / B_i
     difference the course calls worth a setting); anything else is "no measurable difference".
 False alarms: when A and B are the same, the interval excludes 1x in at most 5 % of comparisons if the log-ratios
 are Gaussian; the margin and heavy-tailed timing noise make it rarer. Power: it takes MIN_REPEATS (5) repeats, 4
-compared rounds; a 1.3x difference is then found in 90 % of comparisons while one round's log-ratio varies by about
-7 % (its standard deviation); a busier machine needs more repeats. results/verdict_power_cpu2.txt measures both on a
-real loader at 5 and 7 repeats (scripts/measure_verdict.py).
+compared rounds; for Gaussian log-ratios a 1.3x difference is then found in at least 90 % of comparisons while their
+standard deviation is under 0.10 (one round's ratio off by about 10 %); a busier machine needs more repeats.
+results/verdict_power_cpu2.txt measures both rates on a real loader at 5 and 7 repeats (scripts/measure_verdict.py).
 """
 from __future__ import annotations
 
