@@ -461,8 +461,8 @@ def test_replicate_verdicts_agrees_only_when_every_run_does(tmp_path):
                                "--compare", "a", "b"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
 
     apart = "Repeats, a: 10 11 12 13 14 images/s\nRepeats, b: 1 2 3 4 5 images/s\n"
-    overlap = "Repeats, a: 10 11 12 13 14 images/s\nRepeats, b: 1 2 3 4 12 images/s\n"
-    for name, text in (("r1.txt", apart), ("r2.txt", apart), ("r3.txt", overlap)):
+    split = "Repeats, a: 10 11 12 13 14 images/s\nRepeats, b: 1 2 30 4 5 images/s\n"  # round 3 disagrees
+    for name, text in (("r1.txt", apart), ("r2.txt", apart), ("r3.txt", split)):
         (tmp_path / name).write_text(text)
     assert "Verdict over 2 runs, a against b: faster" in run("r1.txt", "r2.txt").stdout
     assert "Verdict over 3 runs, a against b: no measurable difference" in run("r1.txt", "r2.txt", "r3.txt").stdout
