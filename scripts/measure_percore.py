@@ -36,7 +36,7 @@ from helpers.machine import conditions_line, load_average  # noqa: E402
 from helpers.timing.measure import measure_loader, stream_window  # noqa: E402
 from helpers.timing.sweep import sweep  # noqa: E402
 from helpers.timing.tables import format_table  # noqa: E402
-from helpers.timing.verdict import verdict  # noqa: E402
+from helpers.verdict import ratio_interval, verdict  # noqa: E402
 
 # Images per class generated for each shape, and timed batches of BATCH per repeat (a window of about 1 to 5 s).
 SHAPES = {"sample": (100, 128), "imagenet": (200, 128), "phone": (100, 16)}
@@ -128,8 +128,10 @@ def main(argv: list[str] | None = None) -> int:
              format_table(table, COLUMNS), ""]
     lines += [f"Repeats, {name}: {' '.join(f'{v:.1f}' for v in r.values)} images/s" for name, r in rows.items()]
     for a, b in COMPARE:
-        lines.append(f"{a} against {b}: x{rows[a].median / rows[b].median:.2f} (medians); "
-                     f"verdict: {verdict(rows[a].values, rows[b].values)}")
+        paired = ratio_interval(rows[a].values, rows[b].values)
+        interval = f"x{paired[0]:.2f}, 95 % interval {paired[1]:.2f} to {paired[2]:.2f}" if paired else "too few"
+        lines.append(f"{a} against {b}: x{rows[a].median / rows[b].median:.2f} (medians); per-round ratio "
+                     f"{interval} (helpers.verdict); verdict: {verdict(rows[a].values, rows[b].values)}")
     lines += [conditions_line(load_before), f"cat /proc/loadavg after: {Path('/proc/loadavg').read_text().strip()}"]
     out.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
