@@ -103,10 +103,16 @@ def test_bench_measures_both_pipelines_in_both_modes(sample_dir):
     assert "CPU ceiling, blog" in text and text.count("Recommended for") == 4
 
 
-def test_recommendation_is_the_smallest_worker_count_within_five_percent():
+def test_recommendation_is_the_fewest_workers_the_verdict_ties_with_the_best():
     rows = [dict(pipeline="fast", mode="loader", num_workers=n, images_per_s=v, device="cuda:0")
             for n, v in [(0, 100.0), (2, 196.0), (4, 200.0), (8, 150.0)]]
-    rec = BenchResult(rows, {}, 4).recommendation("fast", "loader")
+    result = BenchResult(rows, {}, 4)
+    rec = result.recommendation("fast", "loader")
+    assert rec["num_workers"] == 4 and "too few repeats" in rec["why"]  # no repeats: the best median
+    result.repeats = {("dataloader", "fast", "loader", "process", n): v for n, v in
+                      [(0, [90, 100, 104, 98, 101]), (2, [150, 196, 206, 190, 201]), (4, [160, 200, 198, 205, 199]),
+                       (8, [120, 150, 149, 152, 150])]}
+    rec = result.recommendation("fast", "loader")
     assert rec["num_workers"] == 2 and rec["persistent_workers"] and rec["pin_memory"]
     assert BenchResult(rows, {}, 4).recommendation("blog", "loader") is None
 
