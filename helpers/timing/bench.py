@@ -38,10 +38,7 @@ BENCH_COLUMNS = (
     ("data_wait_fraction", "data wait", ".0%"),
     ("ceiling_fraction", "of CPU ceiling", ".0%"),
 )
-PREDICTED_COLUMNS = (  # the loader model's prediction beside the measurement (helpers/which_workers.py)
-    ("predicted_images_per_s", "predicted", ".1f"),
-    ("predicted_limit", "limit", "s"),
-)
+PREDICTED_COLUMNS = (("predicted_images_per_s", "predicted", ".1f"), ("predicted_limit", "limit", "s"))  # the model's
 LOADER_COLUMN = ("loader", "loader", "s")  # printed first when the specialised loaders were timed too
 BENCH_MEMORY_COLUMNS = (  # apart, so tables of CSVs from before memory was measured still print
     ("pss_mb", "PSS MB", ".0f"),
@@ -88,10 +85,9 @@ class BenchResult:
                  for n, r in rows.items()}
         fitting = {n: v for n, v in timed.items() if self.fits(rows[n])} or {min(timed): timed[min(timed)]}
         (n, why), (unlimited, _) = pick(fitting), pick(timed)
-        chosen = rows[n]
-        return dict(num_workers=n, images_per_s=chosen["images_per_s"], why=why,
-                    persistent_workers=n > 0, prefetch_factor=2 if n > 0 else None,
-                    pin_memory=chosen["device"].startswith("cuda"), pss_mb=chosen.get("pss_mb"),
+        return dict(num_workers=n, images_per_s=rows[n]["images_per_s"], why=why, persistent_workers=n > 0,
+                    prefetch_factor=2 if n > 0 else None, pin_memory=rows[n]["device"].startswith("cuda"),
+                    pss_mb=rows[n].get("pss_mb"),
                     limited_by_memory=not any(self.fits(r) for r in rows.values()) or unlimited > n,
                     memory_would_need_mb=None if self.fits(rows[unlimited]) else rows[unlimited].get("pss_mb"))
 
@@ -171,11 +167,10 @@ def sweep_workers(options: BenchOptions) -> BenchResult:
             result.one_core_images_per_s[pipeline] = one_core_throughput(dataset, size)
         else:  # the gpu pipeline's workers only read bytes: one core's throughput bounds nothing
             decode = synchronized_step(DeviceDecode(dev, pipe.decode_size), dev)
-        one = result.one_core_images_per_s.get(pipeline)
-        if one:
-            sample = pipe.collate([dataset[i % len(dataset)] for i in range(size)])
-            result.costs[pipeline] = Costs(1 / one, options.storage.mean_seconds() if options.storage else 0.0,
-                                           trip_seconds(sample, size), 0.0, result.cores, dev.type == "cpu")
+        if one := result.one_core_images_per_s.get(pipeline):  # the loader model's inputs, measured
+            trip = trip_seconds(pipe.collate([dataset[i % len(dataset)] for i in range(size)]), size)
+            result.costs[pipeline] = Costs(1 / one, options.storage.mean_seconds() if options.storage else 0.0, trip,
+                                           0.0, result.cores, dev.type == "cpu")
         if options.storage is not None:
             dataset = FarAway(dataset, options.storage)
         ceiling = result.one_core_images_per_s.get(pipeline, 0.0) * result.cores

@@ -16,7 +16,6 @@ from .loop import EpochHooks, model_and_optimizer, resume_point, run_epochs
 from .model import imagenet_weights_path
 from ..loading.resume import Partial
 from ..loading.samples import data_or_sample
-from ..loading.storage import Latency
 from ..loading.stalls import watching
 from ..loading.verify import refuse_bad_files
 from ..machine import rank_cores
@@ -38,7 +37,7 @@ def loaders_for(config: TrainConfig, device: str | torch.device | None = None, r
                             device=config.device if device is None else device,
                             persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
                             start_method=config.start_method, timeout=config.timeout, resumable=resumable,
-                            storage=Latency(config.read_latency_ms) if config.read_latency_ms else None)
+                            read_latency_ms=config.read_latency_ms)
     if check and config.strict_data:
         refuse_bad_files([*loaders.train.dataset.samples, *loaders.val.dataset.samples], config.num_workers)
     return loaders
