@@ -19,7 +19,7 @@ from ..progress import progress_bar
 from .tables import format_table, write_rows
 from ..loading.transforms import build_pipeline
 from .sweep import SKIP, sweep
-from .verdict import verdict
+from ..verdict import verdict
 
 
 CSV_COLUMNS = ("loader", "pipeline", "mode", "worker_kind", "num_workers", "batch_size", "image_size", "device",
@@ -141,37 +141,33 @@ def sweep_workers(options: BenchOptions) -> BenchResult:
     STORAGE: every file read first waits as this model of remote storage says (helpers.loading.storage.FarAway); the
     CPU ceiling is still the local files' (the cores' limit), and the peers read their files without waiting.
     """
-    data, workers, pipelines, models, loaders = (options.data, options.workers, options.pipelines, options.models,
-                                                 options.loaders)
-    image_size, batch_size, batches, repeats, seed = (options.image_size, options.batch_size, options.batches,
-                                                      options.repeats, options.seed)
-    device, start_method, worker_kinds, storage = (options.device, options.start_method, options.worker_kinds,
-                                                   options.storage)
-    index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
-    dev, load_before = resolve_device(device), load_average()
+    index = options.data if isinstance(options.data, ImageFolderIndex) else index_image_folder(options.data)
+    dev, load_before = resolve_device(options.device), load_average()
     result = BenchResult([], {}, usable_cores(), machine=machine_summary(), memory_budget_mb=memory_budget_mb(),
-                         storage=storage)
-    timed = contenders(loaders, worker_kinds)
-    bar = progress_bar(len(pipelines) * len(models) * len(workers) * repeats * len(timed), "bench", options.progress,
-                       unit="run")
-    unusable = {loader: note for loader in loaders if (note := peer_note(loader, index.samples, image_size))}
+                         storage=options.storage)
+    timed = contenders(options.loaders, options.worker_kinds)
+    runs = len(options.pipelines) * len(options.models) * len(options.workers) * options.repeats * len(timed)
+    bar = progress_bar(runs, "bench", options.progress, unit="run")
+    unusable = {loader: note for loader in options.loaders
+                if (note := peer_note(loader, index.samples, options.image_size))}
     result.notes += list(unusable.values())
-    result.machine += "".join(f", {v}" for v in [versions([n for n in loaders if n not in unusable])] if v)
-    for pipeline in pipelines:
+    result.machine += "".join(f", {v}" for v in [versions([n for n in options.loaders if n not in unusable])] if v)
+    for pipeline in options.pipelines:
         if pipeline == "gpu" and dev.type != "cuda" and not options.decode_on_cpu:
             result.notes.append(NO_CUDA_NOTE)
-            bar.update(len(models) * len(workers) * repeats * len(timed))
+            bar.update(len(options.models) * len(options.workers) * options.repeats * len(timed))
             continue
-        pipe = build_pipeline(pipeline, image_size, train=True)
-        dataset, size, decode = pipe.dataset(index.samples), batch_size or default_batch_size(pipeline, dev), None
+        pipe = build_pipeline(pipeline, options.image_size, train=True)
+        dataset, decode = pipe.dataset(index.samples), None
+        size = options.batch_size or default_batch_size(pipeline, dev)
         if pipe.decode_size is None:
             result.one_core_images_per_s[pipeline] = one_core_throughput(dataset, size)
         else:  # the gpu pipeline's workers only read bytes: one core's throughput bounds nothing
             decode = synchronized_step(DeviceDecode(dev, pipe.decode_size), dev)
-        if storage is not None:
-            dataset = FarAway(dataset, storage)
+        if options.storage is not None:
+            dataset = FarAway(dataset, options.storage)
         ceiling = result.one_core_images_per_s.get(pipeline, 0.0) * result.cores
-        for model in models:
+        for model in options.models:
             train = TrainingStep(dev, pipe) if model == "resnet18" else None
             if train is not None:
                 sample = pipe.collate([dataset[i % len(dataset)] for i in range(size)])
@@ -181,40 +177,40 @@ def sweep_workers(options: BenchOptions) -> BenchResult:
 
             def once(setting: tuple[int, tuple[str, str]]) -> Any:
                 n, (loader, kind) = setting
-                if skipped(loader, kind, pipeline, n, worker_kinds, unusable):
+                if skipped(loader, kind, pipeline, n, options.worker_kinds, unusable):
                     return SKIP  # the notes say why: not installed, the peers' rules, or timed already
                 if named and (loader, kind) not in named:
                     SkippedFiles.forget_warnings()  # each loader and kind names the bad files it met
                 named.add((loader, kind))
                 if loader == "dataloader":
-                    run, = measure_loader(dataset, n, batch_size=size, batches=batches, repeats=1, device=dev,
-                                          seed=seed, start_method=start_method, step=train or decode,
-                                          collate_fn=pipe.collate, memory=True, worker_kind=kind)
+                    run, = measure_loader(dataset, n, batch_size=size, batches=options.batches, repeats=1,
+                                          device=dev, seed=options.seed, start_method=options.start_method,
+                                          step=train or decode, collate_fn=pipe.collate, memory=True, worker_kind=kind)
                 else:
-                    run, = measure_peer(loader, index.samples, n, batch_size=size, batches=batches, repeats=1,
-                                        image_size=image_size, seed=seed, step=train)
+                    run, = measure_peer(loader, index.samples, n, batch_size=size, batches=options.batches,
+                                        repeats=1, image_size=options.image_size, seed=options.seed, step=train)
                 return run
 
-            settings = [(n, c) for n in workers for c in timed]  # compared loaders close in time
-            for row in sweep(settings, once, repeats, value=lambda r: r.images_per_s,
+            settings = [(n, c) for n in options.workers for c in timed]  # compared loaders close in time
+            for row in sweep(settings, once, options.repeats, value=lambda r: r.images_per_s,
                              on_repeat=lambda *_: bar.update(1), group=lambda s: s[1]):
                 n, (loader, kind) = row.setting
                 wait = row.median_of(lambda r: r.data_wait_fraction) if train else None
                 result.rows.append(dict(
                     loader=loader, pipeline=pipeline, mode=mode, worker_kind=kind, num_workers=n,
-                    batch_size=size, image_size=image_size, device=str(dev),
+                    batch_size=size, image_size=options.image_size, device=str(dev),
                     images_per_s=row.median, images_per_s_min=row.min, images_per_s_max=row.max,
                     startup_s=row.median_of(lambda r: r.startup_s), data_wait_fraction=wait,
                     ceiling_fraction=row.median / ceiling if ceiling else None,
                     pss_mb=row.median_of(lambda r: r.pss_mb), pss_growth_mb=row.median_of(lambda r: r.pss_growth_mb)))
                 result.repeats[(loader, pipeline, mode, kind, n)] = list(row.values)
     bar.close()
-    if set(loaders) - {"dataloader"}:
+    if set(options.loaders) - {"dataloader"}:
         result.notes.append(PEER_RULES + (" The peers read local files: the storage model applies to the DataLoader "
-                                          "and its thread workers only." if storage is not None else ""))
-    if storage is not None:
-        result.notes.append(f"Storage: {storage.describe()}.")
-    note = past_the_cores_note(workers)
+                                          "and its thread workers only." if options.storage is not None else ""))
+    if options.storage is not None:
+        result.notes.append(f"Storage: {options.storage.describe()}.")
+    note = past_the_cores_note(options.workers)
     if note:
         result.notes.append(note)
     result.conditions = conditions_line(load_before)
