@@ -76,17 +76,11 @@ def workers_for(costs: Costs) -> float:
 
 
 def explain(costs: Costs, n: int) -> str:
-    """One sentence: what the model predicts at N workers and which limit binds, with its numbers."""
+    """One sentence: what the model predicts at N workers and which limit binds there."""
     p = predict(costs, n)
-    ms = lambda s: f"{1000 * s:.1f} ms"  # noqa: E731
-    why = {MAIN: f"the main process does each item's {ms(costs.cpu_s)} CPU, {ms(costs.wait_s)} wait and "
-                 f"{ms(costs.step_s)} step in turn",
-           STEP: f"the main process's trip and step, {ms(costs.trip_s + costs.step_s)} per item, bind",
-           CORES: f"{costs.cores:g} cores share {ms(costs.cpu_s + costs.trip_s + costs.step_s * costs.step_on_cores)}"
-                  " of CPU per item",
-           WAITING: f"{n} workers each hold an item {ms(costs.cpu_s + costs.wait_s)} (CPU + wait); "
-                    f"{math.ceil(workers_for(costs))} would reach the other limits"}[p.limit]
-    return f"model: {p.images_per_s:.1f} images/s at {n} workers, limited by {p.limit} ({why})"
+    return (f"model: {p.images_per_s:.1f} images/s at {n} workers, limited by {p.limit} (per item: "
+            f"{1000 * costs.cpu_s:.1f} ms CPU, {1000 * costs.wait_s:.1f} ms wait, {1000 * costs.trip_s:.1f} ms trip, "
+            f"{1000 * costs.step_s:.1f} ms step, on {costs.cores:g} cores)")
 
 
 def pick(timed: Mapping[K, Sequence[float]], higher_is_better: bool = True) -> tuple[K, str]:
@@ -95,28 +89,14 @@ def pick(timed: Mapping[K, Sequence[float]], higher_is_better: bool = True) -> t
     TIMED maps a setting (num_workers, or a tuple that starts with it) to its repeats taken in turns. With too few
     repeats for a verdict it is the best median, and the reason says so.
     """
-    if not timed:
-        raise ValueError("pick needs at least one timed setting")
     middle = {k: statistics.median(v) for k, v in timed.items()}
     best = (max if higher_is_better else min)(middle, key=middle.get)
     said = {k: verdict(v, timed[best], higher_is_better) for k, v in timed.items() if k != best}
     if TOO_FEW in said.values():
         return best, "the best median (too few repeats for a verdict)"
-    tied = [k for k, v in said.items() if v != SLOWER]
-    if not tied or min(tied) > best:
-        return best, "the best median; every setting with fewer workers is measurably slower"
-    return min(tied), f"the fewest workers with no measurable difference from the best median ({best})"
-
-
-def item_costs(get: Callable[[int], Any], items: Sequence[int], clock: Callable[[], float] = time.perf_counter,
-               cpu_clock: Callable[[], float] = time.thread_time) -> tuple[float, float]:
-    """(CPU seconds, waiting seconds) per item, from GET(i) over ITEMS in this thread: wall time less CPU time waits."""
-    get(items[0])  # warm-up, not counted
-    start, cpu = clock(), cpu_clock()
-    for i in items:
-        get(i)
-    wall, used = clock() - start, cpu_clock() - cpu
-    return used / len(items), max(wall - used, 0.0) / len(items)
+    chosen = min([best] + [k for k, v in said.items() if v != SLOWER])
+    return chosen, ("the best median; fewer workers are measurably slower" if chosen == best else
+                    f"the fewest workers with no measurable difference from the best median ({best})")
 
 
 def trip_seconds(batch: Any, images: int, tries: int = 5) -> float:
@@ -134,16 +114,20 @@ def trip_seconds(batch: Any, images: int, tries: int = 5) -> float:
 
 def measured_costs(dataset: Any, collate: Callable[[list], Any], batch_size: int, cores: float,
                    step: Callable[[Any], Any] | None = None, items: int = 8, on_cores: bool = True) -> Costs:
-    """The model's inputs, measured here on a map-style DATASET: CPU and waiting time per item (in this thread), the
-    trip of one collated batch, and STEP's headspace (the step timed on that batch, already in memory)."""
+    """The model's inputs, measured here on a map-style DATASET: CPU and waiting time per item (in this thread: wall
+    time less CPU time waits), the trip of one collated batch, and STEP's headspace (timed on that batch, in memory)."""
     count = min(items, len(dataset))
-    cpu_s, wait_s = item_costs(dataset.__getitem__, list(range(count)))
-    batch = collate([dataset[i % len(dataset)] for i in range(batch_size)])
-    step_s = 0.0
+    dataset[0]  # warm-up, not counted
+    start, cpu = time.perf_counter(), time.thread_time()
+    for i in range(count):
+        dataset[i]
+    wall, used = time.perf_counter() - start, time.thread_time() - cpu
+    batch, step_s = collate([dataset[i % len(dataset)] for i in range(batch_size)]), 0.0
     if step is not None:
         step(batch)  # warm-up
         start = time.perf_counter()
         for _ in range(3):
             step(batch)
         step_s = (time.perf_counter() - start) / (3 * batch_size)
-    return Costs(max(cpu_s, 1e-6), wait_s, trip_seconds(batch, batch_size), step_s, cores, on_cores)
+    return Costs(max(used / count, 1e-6), max(wall - used, 0.0) / count, trip_seconds(batch, batch_size), step_s,
+                 cores, on_cores)

@@ -277,7 +277,7 @@ def report(result: BenchResult) -> str:
         if pipeline in result.model_images_per_s:
             lines.append(f"Model ceiling, {pipeline}: {result.model_images_per_s[pipeline]:.1f} images/s "
                          f"on batches already on the device")
-    lines += above_ceiling(result) + against_peers(result.rows) + threads_against_processes(result.rows)
+    lines += above_model(result) + against_peers(result.rows) + threads_against_processes(result.rows)
     for pipeline, mode, kind in dict.fromkeys((r["pipeline"], r["mode"], r.get("worker_kind", "process"))
                                               for r in result.rows):
         rec = result.recommendation(pipeline, mode, kind)
@@ -338,21 +338,12 @@ def verdicts(result: BenchResult) -> list[str]:
     return lines
 
 
-def above_ceiling(result: BenchResult) -> list[str]:
-    """One line for every reading above a ceiling, saying what that reading means about the ceiling."""
-    lines = []
-    for r in result.rows:
-        where = f"{r['pipeline']} {r['mode']} at {r['num_workers']} workers"
-        if r["ceiling_fraction"] is not None and r["ceiling_fraction"] > 1:
-            lines.append(f"{where} reads {r['ceiling_fraction']:.0%} of the CPU ceiling: the ceiling (one thread's "
-                         "throughput, measured once in this process, times the cores) understated what a core did "
-                         "inside a worker in this run, so read it as approximate here, not as a limit.")
-        model = result.model_images_per_s.get(r["pipeline"])
-        if r["mode"] == "end-to-end" and model and r["images_per_s"] > model:
-            lines.append(f"{where} reads {r['images_per_s']:.0f} images/s, above the model ceiling ({model:.0f}): "
-                         "the ceiling, timed on one batch before the sweep, understated the model in this run, so "
-                         "read it as approximate here.")
-    return lines
+def above_model(result: BenchResult) -> list[str]:
+    """One line for every reading above the loader model's prediction (its cores and step limits are the ceilings)."""
+    return [f"{r['pipeline']} {r['mode']} at {r['num_workers']} workers reads {r['images_per_s']:.0f} images/s, above "
+            f"the model's {r['predicted_images_per_s']:.0f}: an input measured once before the sweep (one core's rate, "
+            f"the step on one batch) understated this run, so read the model as approximate here."
+            for r in result.rows if r.get("predicted_images_per_s") and r["images_per_s"] > r["predicted_images_per_s"]]
 
 
 def best_of(rows: list[dict], pipeline: str, mode: str) -> dict[tuple[str, str], dict]:
