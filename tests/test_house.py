@@ -90,6 +90,16 @@ def test_timing_reaches_training_only_through_the_step_it_times():
     assert crossings == []
 
 
+def test_timing_draws_no_figure():
+    """timing/ measures; the figures live in lessons/, so a measurement never loads matplotlib, even lazily."""
+    drawing = [f"{module_name(p)}:{node.lineno}" for p in MODULES if module_name(p).startswith("helpers.timing")
+               for node in ast.walk(ast.parse(p.read_text()))
+               if isinstance(node, (ast.Import, ast.ImportFrom)) and any(
+                   (name or "").split(".")[0] == "matplotlib"
+                   for name in ([a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]))]
+    assert drawing == []
+
+
 def test_the_top_level_modules_import_no_part():
     top = [m for m in GRAPH if m.count(".") == 1 and m != "helpers.__main__"]
     crossings = [f"{m} -> {t}" for m in top for t in GRAPH[m] if t.count(".") >= 2 or t in PARTS]

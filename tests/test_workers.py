@@ -6,7 +6,15 @@ import pytest
 
 from torch.utils.data import Dataset
 
-from helpers.lessons.demos import RandomDraws, error_lines, try_workers, worker_draws
+from helpers.lessons.demos import RandomDraws, error_lines, try_workers
+
+
+def worker_draws(num_workers: int = 2, seed: int | None = 0, length: int = 8,
+                 source: str = "torch") -> list[tuple[int, int, int]]:
+    """(index, worker id, random draw) for every item of one pass; seed=None leaves the loader unseeded."""
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    loader = DataLoader(RandomDraws(length, source), batch_size=None, num_workers=num_workers, generator=generator)
+    return [tuple(int(v) for v in item) for item in loader]
 
 
 def test_error_lines_joins_a_message_that_starts_on_the_next_line_and_masks_pids():

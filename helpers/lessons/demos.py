@@ -9,7 +9,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -183,31 +182,3 @@ class RandomDraws(Dataset):
                 self.rng = np.random.default_rng(torch.initial_seed())
             draw = int(self.rng.integers(0, 1000))
         return index, worker, draw
-
-
-def worker_draws(num_workers: int = 2, seed: int | None = 0, length: int = 8,
-                 source: str = "torch") -> list[tuple[int, int, int]]:
-    """(index, worker id, random draw) for every item of one pass; seed=None leaves the loader unseeded."""
-    generator = None if seed is None else torch.Generator().manual_seed(seed)
-    loader = DataLoader(RandomDraws(length, source), batch_size=None, num_workers=num_workers, generator=generator)
-    return [tuple(int(v) for v in item) for item in loader]
-
-
-def first_batches(loader: DataLoader, passes: int = 3) -> list[tuple[float, frozenset[int]]]:
-    """Each pass's wait for its first batch, and the worker pids that served the pass; every pass is read to its end.
-
-    The pids say what the timing suggests: persistent workers serve every pass, others are started anew for each.
-    """
-    from ..timing.memory import worker_pids
-
-    results = []
-    for _ in range(passes):
-        start = time.perf_counter()
-        it = iter(loader)
-        next(it)
-        waited = time.perf_counter() - start
-        pids = frozenset(worker_pids(it))
-        for _ in it:  # a pass read to its end shuts its workers down cleanly
-            pass
-        results.append((waited, pids))
-    return results

@@ -156,7 +156,7 @@ class Profiler:
         warmup, timed = self.window(loader, n)
         clock = time.perf_counter
         pids: list[int] = []
-        watchdog = (Watchdog(self.stall_s, lambda: self.stalled(pids), self.kill_children)
+        watchdog = (Watchdog(self.stall_s, lambda: self.stalled(pids), self.kill_children, self.folder)
                     if self.stall_s is not None else contextlib.nullcontext())
         waiting = watchdog.waiting if isinstance(watchdog, Watchdog) else contextlib.nullcontext
         gc.collect()  # batches of the pass before leave /dev/shm now
