@@ -12,6 +12,7 @@ from typing import Callable
 import pytest
 
 import lessons
+from helpers.timing.verdict import SAME, SLOWER, verdict
 
 
 @dataclass
@@ -110,11 +111,14 @@ def _splitting(f: dict) -> None:
               "bootstrapping=any('bootstrapping phase' in e for e in without_guard.errors), "
               "with_guard_exit=with_guard.returncode, with_guard_out=with_guard.stdout.strip(), "
               "plain_items=len(seen[False]), plain_counts=sorted(set(seen[False].values())), "
-              "sharded_items=len(seen[True]), sharded_counts=sorted(set(seen[True].values())))",
+              "sharded_items=len(seen[True]), sharded_counts=sorted(set(seen[True].values())), "
+              "loaded={n: values for n, values in loaded.items() if n in (0, 1)})",
         reversed=(dict(workers_not_kernel=False), dict(turns=[0, 0, 1, 1]), dict(pinned_only_for_cuda=False),
                   dict(served_persistent=4), dict(in_cell_ok=[True, True]), dict(in_module_ok=False),
                   dict(without_guard_exit=0), dict(with_guard_exit=1), dict(plain_counts=[1]),
-                  dict(sharded_counts=[2])))
+                  dict(sharded_counts=[2]),
+                  dict(loaded={"0": [300.0, 310.0, 305.0, 300.0, 295.0], "1": [600.0, 620.0, 610.0, 600.0, 590.0]}),
+                  dict(loaded={"0": [300.0, 310.0], "1": [290.0, 300.0]})))
 def _workers(f: dict) -> None:
     assert f["worker_processes"] == 2 and f["workers_not_kernel"], "2 workers: two processes, not the kernel's"
     assert f["whole_batches"] and f["turns"] == [0, 1, 0, 1], "each batch built whole, dealt to the workers in turn"
@@ -126,6 +130,8 @@ def _workers(f: dict) -> None:
         "the script runs with the guard"
     assert f["plain_items"] == 8 and f["plain_counts"] == [2], "unsharded, each item arrives once per worker"
     assert f["sharded_items"] == 8 and f["sharded_counts"] == [1], "sharded with get_worker_info(), each item once"
+    assert verdict(f["loaded"]["1"], f["loaded"]["0"]) in (SLOWER, SAME), \
+        "loading alone, one worker is no faster than none, by the verdict over the rounds"
 
 
 # --- lessons 09 ---
@@ -184,23 +190,26 @@ def _training(f: dict) -> None:
 
 # --- lessons 05 ---
 @lesson("05_timing_workers",
-        probe="dict(first_slower={n: first_batch[n] > steady_batch[n] for n in workers if n > 0}, "
-              "settings=sorted(first_batch), workers=sorted(workers), "
-              "e2e_waits=[r['data_wait_fraction'] for r in end_to_end.rows], "
-              "e2e_settings=len(e2e_workers) * 2, "
-              "blog_wait_none=[r['data_wait_fraction'] for r in blog_table if r['setup'] == 'blog 512px b4'][0], "
-              "blog_wait_fastest=min((r for r in blog_table if r['setup'] == 'blog 512px b4'), "
-              "key=lambda r: r['epoch_s'])['data_wait_fraction'])",
-        reversed=(dict(first_slower={"1": True, "2": False}), dict(settings=[0]), dict(e2e_waits=[None, 0.1]),
-                  dict(blog_wait_none=0.05)))
+        probe="dict(first_batch={n: first_batch[n] for n in workers if n > 0}, "
+              "steady_batch={n: steady_batch[n] for n in workers if n > 0}, "
+              "settings=[row.setting for row in swept], workers=list(workers), "
+              "loaded={row.setting: row.values for row in swept if row.setting in (0, 1)}, "
+              "e2e_waits=[r['data_wait_fraction'] for r in end_to_end.rows], e2e_settings=len(e2e_workers) * 2, "
+              "ceilings=sorted(end_to_end.model_images_per_s), pipelines=sorted({r['pipeline'] for r in end_to_end.rows}))",
+        reversed=(dict(first_batch={"1": [0.01] * 5, "2": [0.01] * 5, "4": [0.01] * 5}), dict(settings=[0]),
+                  dict(loaded={"0": [800.0, 800.0, 810.0, 790.0, 800.0], "1": [1600.0, 1650.0, 1700.0, 1600.0, 1620.0]}),
+                  dict(loaded={"0": [800.0, 810.0], "1": [790.0, 800.0]}),
+                  dict(e2e_waits=[None, 0.1]), dict(ceilings=["fast"])))
 def _timing_workers(f: dict) -> None:
-    assert f["first_slower"] and all(f["first_slower"].values()), \
-        "with workers, the first batch (start-up) takes longer than a steady batch"
+    for n, first in f["first_batch"].items():
+        assert verdict(first, f["steady_batch"][n], higher_is_better=False) == SLOWER, \
+            f"with {n} workers the first batch (start-up) is slower than a steady one, by the verdict over the repeats"
     assert f["settings"] == f["workers"], "every num_workers setting of the sweep was timed"
+    assert verdict(f["loaded"]["1"], f["loaded"]["0"]) in (SLOWER, SAME), \
+        "loading alone, one worker is no faster than none, by the verdict over the repeats"
     assert len(f["e2e_waits"]) == f["e2e_settings"] and all(w is not None and 0 <= w < 1 for w in f["e2e_waits"]), \
         "end to end, the data wait is measured for every row, as a share of each step"
-    assert f["blog_wait_none"] > 0.5 > 0.1 > f["blog_wait_fastest"], \
-        "the blog's table: most of the epoch waiting with no workers, almost none at its fastest setting"
+    assert f["ceilings"] == f["pipelines"], "the model ceiling (the step on a batch in memory) is timed for every pipeline"
 
 
 # --- lessons 06 ---
