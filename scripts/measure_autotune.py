@@ -7,7 +7,7 @@ results/autotune_<tag>_run<N>.txt:
    line with the tuner's decision, the setting it settled on and after which epoch;
 2. the same loader feeding the same training step, timed end to end at num_workers 0 to 2 x the usable cores (and at
    the settled setting's prefetch_factor, when it is not 2), REPEATS times taken in turns (helpers.timing.sweep), with
-   the settled setting's median as a share of the best median and the verdict between them (helpers.timing.verdict).
+   the settled setting's median as a share of the best median and the verdict between them (helpers.verdict).
 
 The slow transform is CPU work, the same in both: after the standard pipeline, every image costs a fixed number of
 iterations of pure-Python arithmetic (one core, no sleep, no torch threads), so a worker, the main process and the
@@ -44,7 +44,7 @@ from helpers.machine import conditions_line, load_average, past_the_cores, usabl
 from helpers.timing.ceilings import TrainingStep, one_core_throughput  # noqa: E402
 from helpers.timing.sweep import Swept, sweep  # noqa: E402
 from helpers.timing.tables import format_table  # noqa: E402
-from helpers.timing.verdict import verdict  # noqa: E402
+from helpers.verdict import verdict  # noqa: E402
 from helpers.training.config import TrainConfig  # noqa: E402
 from helpers.training.fit import fit  # noqa: E402
 

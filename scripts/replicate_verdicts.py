@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from helpers.timing.verdict import replicated, verdict  # noqa: E402
+from helpers.verdict import replicated, verdict  # noqa: E402
 
 REPEATS = re.compile(r"^Repeats, (.+?): ([\d. ]+) images/s", re.M)
 LOAD = re.compile(r"^cat /proc/loadavg (before|after): ([\d.]+)", re.M)

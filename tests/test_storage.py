@@ -215,22 +215,27 @@ def test_the_rule_compares_the_pick_with_the_prediction():
     assert rows[1]["within_tolerance"]
 
 
-def with_repeats(result: BenchResult, spread: dict[int, tuple[float, float]]) -> BenchResult:
-    """RESULT with 5 repeats per worker count, from LOW to HIGH images/s as SPREAD says."""
-    for n, (low, high) in spread.items():
-        result.repeats[("dataloader", "blog", "loader", "process", n)] = [low + (high - low) * k / 4 for k in range(5)]
+def with_repeats(result: BenchResult, repeats: dict[int, list[float]]) -> BenchResult:
+    """RESULT with the REPEATS (images/s, one per round in turns) of some worker counts."""
+    for n, values in repeats.items():
+        result.repeats[("dataloader", "blog", "loader", "process", n)] = [float(v) for v in values]
     return result
 
 
-def test_the_pick_tied_with_the_best_is_the_fewest_workers_whose_repeats_overlap_the_best():
-    result = with_repeats(bench_result(Latency(20)), {2: (50, 60), 4: (90, 120), 6: (110, 130), 8: (100, 140)})
-    assert tied_with_best(result) == 4  # 8 has the best median (120); 4's range reaches into 8's, 2's does not
-    tight = with_repeats(bench_result(Latency(20)), {2: (50, 60), 4: (95, 99), 6: (110, 130), 8: (100, 140)})
-    assert tied_with_best(tight) == 6  # the same medians, but 4's repeats all lie below 8's: a measurable difference
+BEST = [100, 140, 110, 130, 120]  # 8 workers, round by round
+
+
+def test_the_pick_tied_with_the_best_is_the_fewest_workers_the_verdict_cannot_tell_from_the_best():
+    result = with_repeats(bench_result(Latency(20)), {2: [50, 55, 52, 58, 60], 4: [90, 120, 118, 112, 121],
+                                                      6: [110, 130, 115, 125, 120], 8: BEST})
+    assert tied_with_best(result) == 4  # 8 has the best median (120); 4's ratios to it scatter around 1, 2's do not
+    tight = with_repeats(bench_result(Latency(20)), {2: [50, 55, 52, 58, 60], 4: [95, 96, 97, 98, 99],
+                                                     6: [110, 130, 115, 125, 120], 8: BEST})
+    assert tied_with_best(tight) == 6  # 4 below 8 in every round: a measurable difference
     row, = rule_rows([result])
     assert row["tied_workers"] == 4 and row["tied_over_predicted"] == pytest.approx(4 / row["predicted_workers"])
     assert row["tied_within_tolerance"]  # 4 against 5.1
-    wide, = rule_rows([with_repeats(bench_result(Latency(20)), {2: (50, 110), 8: (100, 140)})])
+    wide, = rule_rows([with_repeats(bench_result(Latency(20)), {2: [50, 130, 60, 140, 80], 8: BEST})])
     assert wide["tied_workers"] == 2 and wide["tied_within_tolerance"] is False  # 2 against 5.1
     assert "no measurable difference from the best median's repeats" in rule_lines([row])[1]
 

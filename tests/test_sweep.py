@@ -1,7 +1,7 @@
 """helpers.timing.sweep with a fake measurement: the order settings are timed in, what is skipped, the summary and
 the verdicts; no clock is read."""
 from helpers.timing.sweep import SKIP, sweep
-from helpers.timing.verdict import FASTER, SAME, SLOWER, TOO_FEW
+from helpers.verdict import FASTER, SAME, SLOWER, TOO_FEW
 
 
 def fake(values: dict):

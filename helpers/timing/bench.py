@@ -19,7 +19,7 @@ from ..progress import progress_bar
 from .tables import format_table, write_rows
 from ..loading.transforms import build_pipeline
 from .sweep import SKIP, sweep
-from .verdict import verdict
+from ..verdict import verdict
 
 
 CSV_COLUMNS = ("loader", "pipeline", "mode", "worker_kind", "num_workers", "batch_size", "image_size", "device",

@@ -18,7 +18,7 @@ from ..loading.transforms import build_pipeline
 from ..machine import past_the_cores
 from .bench import BenchResult, bench
 from .sweep import sweep
-from .verdict import SAME, TOO_FEW, verdict
+from ..verdict import SAME, TOO_FEW, verdict
 
 TOLERANCE = 0.25  # the test: the measured pick within 25 % of the prediction
 

@@ -33,7 +33,7 @@ from .measure import stream_window
 from .memory import Snapshot, snapshot, worker_pids
 from .probes import WorkerProbes, ask_for_walk
 from .sweep import sweep
-from .verdict import MIN_REPEATS, TOO_FEW
+from ..verdict import MIN_REPEATS, TOO_FEW
 
 GROWTH_MB = 8.0  # USS growth per worker over a pass from which the report calls it growth, not noise
 

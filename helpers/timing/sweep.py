@@ -1,12 +1,12 @@
 """One sweep for every measuring command: settings timed in turns within each repeat, summed up as median, min, max
-and a verdict (helpers.timing.verdict), so a machine that drifts during a sweep moves every setting alike."""
+and a verdict (helpers.verdict), so a machine that drifts during a sweep moves every setting alike."""
 from __future__ import annotations
 
 import statistics
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Hashable, Sequence, TypeVar
 
-from .verdict import verdict
+from ..verdict import verdict
 
 S = TypeVar("S")
 SKIP = None  # what measure_once returns for a setting that is not timed (the caller's notes say why)
