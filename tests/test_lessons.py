@@ -12,7 +12,7 @@ from typing import Callable
 import pytest
 
 import lessons
-from helpers.timing.verdict import SAME, SLOWER, verdict
+from helpers.verdict import SAME, SLOWER, verdict
 
 
 @dataclass
