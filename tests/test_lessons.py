@@ -326,7 +326,8 @@ def _far_away(f: dict) -> None:
 
 # --- lessons 13 ---
 @lesson("13_your_own_loader",
-        probe="dict(asked=list(workers), rows=[r['num_workers'] for r in rows], profile_status=run.returncode, "
+        probe="dict(asked=list(workers), rows=[r['num_workers'] for r in read_csv(folder / 'profile.csv')], "
+              "waits=[r['data_wait_fraction'] for r in read_csv(folder / 'profile.csv')], profile_status=run.returncode, "
               "recommended='Recommended: num_workers=' in run.stdout, "
               "list_named='dataset.entries: a list of 300,000 entries' in copies['make_list_loader'].stdout, "
               "table_named='Copy-on-read culprits' in copies['make_table_loader'].stdout, "
@@ -334,10 +335,11 @@ def _far_away(f: dict) -> None:
               "copies['make_table_loader'].stdout, stall_status=stalled.returncode, stuck_in=where, "
               "auto_status=tuned.returncode, epochs=epochs, "
               "decisions=sum('[workers' in line for line in tuned.stdout.splitlines()))",
-        reversed=(dict(rows=[0]), dict(recommended=False), dict(list_named=False), dict(table_named=True),
+        reversed=(dict(rows=[0]), dict(waits=[None, 0.3, 0.1]), dict(recommended=False), dict(list_named=False), dict(table_named=True),
                   dict(stall_status=0), dict(stuck_in="wait"), dict(decisions=0)))
 def _your_own_loader(f: dict) -> None:
     assert f["profile_status"] == 0 and f["rows"] == f["asked"], "profile gives one row per num_workers asked for"
+    assert all(w is not None and 0 <= w < 1 for w in f["waits"]), "with --step, the data wait is measured at every setting"
     assert f["recommended"], "profile recommends num_workers by the course's rule"
     assert f["list_named"], "the walk in a worker names the list of (path, label) tuples"
     assert f["table_walked"] and not f["table_named"], "the same index in a SampleTable is walked and names nothing"
