@@ -141,7 +141,7 @@ def _workers(f: dict) -> None:
               "busy_in_worker_loop=any(f.endswith('in _worker_loop') for f in busy), "
               "locked_fork=locked['fork'], locked_forkserver=locked['forkserver'], "
               "hidden_workers=hidden[2], hidden_none=hidden[0], too_many=too_many, fixes=list(fixes.values()), "
-              "saw=list(saw.values()), shm_failed=failed, shm_fixed=fixed)",
+              "saw=list(saw.values()), shm_failed=failed, shm_fixed=fixed, pickled=pickled.stdout.splitlines())",
         reversed=(dict(stuck="ok: [[0, 1], [2, 3], [4, 5], [6, 7]]"),
                   dict(busy_top="torch/utils/data/_utils/worker.py, in _worker_loop"),
                   dict(locked_fork="fork: ok: [[0, 1, 2, 3], [4, 5, 6, 7]]"),
@@ -150,7 +150,9 @@ def _workers(f: dict) -> None:
                                    "DataLoader worker process 0. ... ValueError: item 5"),
                   dict(too_many="ok: 32 batches"), dict(fixes=["error: received 0 items of ancdata", "ok: 32 batches"]),
                   dict(saw=[[[1], [2], [3]], [[1], [2], [3]], [[1], [2], [3]]]),
-                  dict(shm_failed="ok: 4 batches"), dict(shm_fixed="error: unable to allocate shared memory")))
+                  dict(shm_failed="ok: 4 batches"), dict(shm_fixed="error: unable to allocate shared memory"),
+                  dict(pickled=["lambda: ok, first batch [0, 1, 2, 3]"] * 3 + ["top-level: ok, first batch [1, 2, 3, 4]"]),
+                  dict(pickled=["lambda: PicklingError: Can't pickle"] * 4)))
 def _failure_zoo(f: dict) -> None:
     timed_out = f"RuntimeError: DataLoader timed out after {f['timeout']} seconds"
     assert f["stuck"] == timed_out and f["dump_error"] == timed_out, "a stuck worker ends in the timeout error"
@@ -165,6 +167,9 @@ def _failure_zoo(f: dict) -> None:
     assert f["saw"] == [[[1], [1], [1]], [[1], [2], [3]], [[1], [2], [3]]], \
         "persistent workers keep epoch 1; recreated workers or the sampler's epoch see each epoch"
     assert "--shm-size" in f["shm_failed"] and f["shm_fixed"].startswith("ok"), "small /dev/shm fails, 64 MiB works"
+    *failing, fixed = f["pickled"]
+    assert len(failing) == 3 and all("Can't pickle" in line for line in failing) and ": ok, " in fixed, \
+        "under spawn a lambda or nested collate_fn, worker_init_fn or transform cannot be pickled; top-level ones can"
 
 
 # --- lessons 04 ---
