@@ -10,6 +10,7 @@ from typing import Any, Callable
 from .. import options
 from ..errors import OptionError
 from ..loading.loaders import PERSISTENT_WORKERS
+from ..loading.stalls import refuse_without_signals
 from ..loading.transforms import PIPELINES
 
 
@@ -85,6 +86,8 @@ class TrainConfig:
             except argparse.ArgumentTypeError as exc:
                 raise OptionError(f"{flag_of(f.name)}: {exc}") from None
         options.needs_workers(flag_of("prefetch_factor"), self.prefetch_factor, self.num_workers)
+        if self.stall_s is not None:
+            refuse_without_signals(flag_of("stall_s"))
         if self.checkpoint_every_steps and self.checkpoint is None:
             raise OptionError(f"--checkpoint-every-steps {self.checkpoint_every_steps} with --checkpoint '': there is "
                               f"no file to write; give --checkpoint FILE")
