@@ -40,12 +40,19 @@ def _lessons():
     return lessons
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not slow"` sees the marks added here
 def pytest_collection_modifyitems(session, config, items):
-    """The lesson tests run last, so the notebooks nbval executes in this session have been probed by then."""
+    """The lesson tests run last, so the notebooks nbval executes in this session have been probed by then; a lesson
+    test whose notebook nbval does not run in this session executes it itself, and is marked slow."""
     last = [item for item in items if item.path.name == "test_lessons.py"]
     if last:
         items[:] = [item for item in items if item.path.name != "test_lessons.py"] + last
         config._lesson_probes = {stem: lesson.probe for stem, lesson in last[0].module.LESSONS.items()}
+        probed = {item.path.stem for item in items if type(item).__name__ == "IPyNbCell"}
+        for item in last:
+            stem = getattr(item, "callspec", None) and item.callspec.params.get("stem")
+            if stem and stem not in probed:
+                item.add_marker(pytest.mark.slow)
 
 
 def _nbval_cell(item):

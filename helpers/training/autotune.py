@@ -118,13 +118,17 @@ def memory_now_mb() -> float:
     return total
 
 
-def window_rates(marks: Sequence[float], images: int, windows: int = WINDOWS) -> tuple[float, ...]:
-    """Images/s in each of WINDOWS equal runs of batches, from MARKS (when each batch arrived, the pass's start first)."""
-    batches = len(marks) - 1
-    if batches < windows:
+def window_rates(marks: Sequence[float], images: int, workers: int = 1, windows: int = WINDOWS) -> tuple[float, ...]:
+    """Images/s in up to WINDOWS equal runs of batches, from MARKS (the pass's start, then each batch's arrival).
+
+    A run holds whole rounds of the WORKERS (a multiple of num_workers batches): they deliver in bursts of about one
+    batch each, and a window that ends inside a burst would read its rate from a few milliseconds."""
+    batches, rounds = len(marks) - 1, max(workers, 1)
+    size = rounds * max(1, math.ceil(batches / windows / rounds))
+    if batches < 1 or size > batches:
         return ()
-    per_batch, edges = images / batches, [round(k * batches / windows) for k in range(windows + 1)]
-    return tuple((b - a) * per_batch / (marks[b] - marks[a]) for a, b in zip(edges, edges[1:]))
+    per_batch = images / batches
+    return tuple(size * per_batch / (marks[b + size] - marks[b]) for b in range(0, batches - size + 1, size))
 
 
 class AutoWorkers:
