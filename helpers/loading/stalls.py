@@ -35,8 +35,8 @@ END = object()  # what next() gives back past a pass's last batch
 
 
 def missing_signals() -> list[str]:
-    """What the stall watch needs from the platform and it lacks (Windows has none of it), looked up when asked: the
-    stacks come on SIGUSR1 (faulthandler.register), the main thread is interrupted with SIGUSR2 (signal.pthread_kill)."""
+    """What the stall watch needs from the platform and it lacks (Windows has none of it), looked up when asked:
+    stacks come on SIGUSR1 (faulthandler.register), the main thread is interrupted with SIGUSR2 (pthread_kill)."""
     need = [(signal, "SIGUSR1"), (signal, "SIGUSR2"), (signal, "pthread_kill"), (faulthandler, "register")]
     return [f"{module.__name__}.{name}" for module, name in need if not hasattr(module, name)]
 

@@ -32,32 +32,19 @@ def theirs(filename: str) -> bool:
     return not filename.startswith("<frozen") and not str(Path(filename).resolve()).startswith(NOT_THEIRS)
 
 
-def their_frames(exc: BaseException) -> str:
-    """EXC's traceback cut to the user's own frames, and its last line; a worker's, from the text DataLoader carries."""
+def raised(exc: BaseException, what: str, next_step: str) -> UserCodeError:
+    """Print EXC's traceback cut to the user's own frames (a worker's: from the text DataLoader carries), and return
+    the one line for the boundary: WHAT raised which error, and NEXT_STEP."""
     text = str(exc)
     if "Original Traceback" in text:  # raised in a worker: its traceback is text in the message
         frames = [m.group() for m in FRAME.finditer(text) if theirs(m.group("file"))]
         last = next((line for line in reversed(text.strip().splitlines())
-                     if line.strip() and not line.startswith((" ", NOTE))), "")
+                     if line.strip() and not line.startswith((" ", NOTE))), type(exc).__name__)
     else:
         frames = traceback.format_list([f for f in traceback.extract_tb(exc.__traceback__) if theirs(f.filename)])
-        last = traceback.format_exception_only(type(exc), exc)[0]
-    return "Your code, most recent call last:\n" + "".join(frames) + last.rstrip()
-
-
-def first_line(exc: BaseException) -> str:
-    """What EXC says, in one line: a worker's own error rather than DataLoader's 'Caught ... in worker' wrapper."""
-    text = str(exc)
-    if "Original Traceback" in text:
-        return next((line for line in reversed(text.strip().splitlines())
-                     if line.strip() and not line.startswith((" ", NOTE))), type(exc).__name__)
-    return f"{type(exc).__name__}: {' '.join(text.split())}" if text.strip() else type(exc).__name__
-
-
-def raised(exc: BaseException, what: str, next_step: str) -> UserCodeError:
-    """Print the user's frames of EXC, and the one line for the boundary: WHAT raised it, and NEXT_STEP."""
-    print(their_frames(exc), file=sys.stderr, flush=True)
-    return UserCodeError(f"{what} raised {first_line(exc)}; {next_step}")
+        last = traceback.format_exception_only(type(exc), exc)[0].strip()
+    print("Your code, most recent call last:\n" + "".join(frames) + last, file=sys.stderr, flush=True)
+    return UserCodeError(f"{what} raised {' '.join(last.split())}; {next_step}")
 
 
 @contextlib.contextmanager
@@ -123,34 +110,25 @@ def name_failing_items() -> Callable[[], None]:
     return lambda: setattr(fetcher, "fetch", original)
 
 
-def item_raised(exc: BaseException, spec: str) -> UserCodeError | None:
-    """EXC from reading the user's loader as one line, naming the dataset index and the worker; None for the rest."""
-    if isinstance(exc, CourseError) or not isinstance(exc, Exception):
-        return None
-    text = "\n".join([str(exc), *getattr(exc, "__notes__", [])])
-    worker, index = re.search(r"in DataLoader worker process (\d+)", text), re.search(re.escape(NOTE) + r" (.+)", text)
-    where = f"worker {worker.group(1)}" if worker else "the main process"
-    if index is None:
-        return raised(exc, f"your loader, in {where} (its dataset, collate_fn or worker_init_fn)",
-                      f"read a few items of {in_python(spec, '(num_workers=0).dataset')} in Python and fix what "
-                      "raises")
-    return raised(exc, f"dataset index {index.group(1)}, read in {where}",
-                  f"read item {index.group(1)} of {in_python(spec, '(num_workers=0).dataset')} in Python and fix "
-                  "that item or skip it")
-
-
 @contextlib.contextmanager
 def reading(spec: str, dataset: Any = None, indices: Iterable[Any] = ()) -> Iterator[None]:
-    """Around reading the user's loader (or DATASET's INDICES, here): an item that raises becomes one line."""
+    """Around reading the user's loader (or DATASET's INDICES, here): what its items raise becomes one line naming
+    the dataset index and the worker that read it."""
     try:
         yield
+    except CourseError:
+        raise
     except Exception as exc:
-        if dataset is not None and not isinstance(exc, CourseError) and (found := failing_index(dataset, indices)) \
-                is not None:
+        if dataset is not None and (found := failing_index(dataset, indices)) is not None:
             exc.add_note(f"{NOTE} {found}")
-        error = item_raised(exc, spec)
-        if error is None:
-            raise
+        text = "\n".join([str(exc), *getattr(exc, "__notes__", [])])
+        worker, index = re.search(r"in DataLoader worker process (\d+)", text), re.search(f"{NOTE} (.+)", text)
+        where = f"worker {worker.group(1)}" if worker else "the main process"
+        items = in_python(spec, "(num_workers=0).dataset")
+        error = (raised(exc, f"dataset index {index.group(1)}, read in {where}", f"read item {index.group(1)} of "
+                        f"{items} in Python and fix that item or skip it") if index else
+                 raised(exc, f"your loader, in {where} (its dataset, collate_fn or worker_init_fn)",
+                        f"read a few items of {items} in Python and fix what raises"))
         traceback.clear_frames(exc.__traceback__)  # its frames hold the loader's iterator, and so the workers
         raise error from None
 
