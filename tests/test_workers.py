@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from torch.utils.data import Dataset
+import torch
+from torch.utils.data import DataLoader, Dataset
 
 from helpers.lessons.demos import RandomDraws, error_lines, try_workers
 
