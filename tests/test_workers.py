@@ -4,10 +4,42 @@ import sys
 
 import pytest
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from helpers.lessons.demos import RandomDraws, error_lines, try_workers
+from helpers.lessons.demos import error_lines, try_workers
+
+
+class RandomDraws(Dataset):
+    """Each item is a random number drawn inside a worker, the way a random augmentation draws its parameters.
+
+    source: "torch" draws from torch's global generator, which PyTorch seeds per worker; "numpy-copied" draws from a
+    NumPy Generator made in __init__, so every worker gets its own copy of the same state (the classic bug);
+    "numpy-per-worker" makes that Generator inside each worker from the worker's seed (the fix).
+    """
+
+    SOURCES = ("torch", "numpy-copied", "numpy-per-worker")
+
+    def __init__(self, length: int = 8, source: str = "torch", seed: int = 0) -> None:
+        if source not in self.SOURCES:
+            raise ValueError(f"source must be one of {self.SOURCES}, got {source!r}")
+        self.length, self.source = length, source
+        self.rng = np.random.default_rng(seed) if source == "numpy-copied" else None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[int, int, int]:
+        info = torch.utils.data.get_worker_info()
+        worker = -1 if info is None else info.id
+        if self.source == "torch":
+            draw = int(torch.randint(0, 1000, ()).item())
+        else:
+            if self.rng is None:  # numpy-per-worker: first call in this process
+                self.rng = np.random.default_rng(torch.initial_seed())
+            draw = int(self.rng.integers(0, 1000))
+        return index, worker, draw
 
 
 def worker_draws(num_workers: int = 2, seed: int | None = 0, length: int = 8,
@@ -52,7 +84,6 @@ def test_worker_seeds_differ_per_worker_repeat_per_seed_and_numpy_copies_repeat(
     assert per_worker(copied, 0) == per_worker(copied, 1)
     fixed = worker_draws(2, seed=0, source="numpy-per-worker")
     assert per_worker(fixed, 0) != per_worker(fixed, 1)
-    assert set(RandomDraws.SOURCES) == {"torch", "numpy-copied", "numpy-per-worker"}
 
 
 def test_stderr_to_file_restores_stderr_and_removes_its_log_when_the_block_raises():
