@@ -272,13 +272,14 @@ def profile(factory: Callable[..., DataLoader] | str, workers: Sequence[int] = (
                                                    else "map-style")
     method = start_method or first.multiprocessing_context or multiprocessing.get_start_method()
     method = getattr(method, "get_start_method", lambda: method)()
-    costs = None if kind == "iterable" else measured_costs(first.dataset, first.collate_fn, first.batch_size or 1,
-                                                           rank_cores()[0], step, on_cores=not torch.cuda.is_available())
-    del first
     try:
         swept = sweep(list(workers), once, repeats, value=lambda r: r.samples_per_s)
     finally:
         profiler.close()
+    # after the sweep, whose watchdog would have caught an item that never returns
+    costs = None if kind == "iterable" else measured_costs(first.dataset, first.collate_fn, first.batch_size or 1,
+                                                           rank_cores()[0], step, on_cores=not torch.cuda.is_available())
+    del first
     rows = [row_of(s, costs) for s in swept]
     mode = "end-to-end" if step is not None else "loader"
     result = BenchResult([dict(r, images_per_s=r["samples_per_s"], images_per_s_min=r["samples_per_s_min"],
