@@ -175,7 +175,8 @@ def test_the_data_and_notebook_folders_follow_their_environment_variables(tmp_pa
 
 WALKS = {  # where a parameter starts: (the modules it may reach, or None to report only; why)
     ("helpers.training.features", "compare", "config"): (7, "compare receives the loaders; it does not build the data"),
-    ("helpers.app.commands", "cached", "args"): (18, "the options build the loaders (loading/) and the head's fit"),
+    ("helpers.app.commands", "cached", "args"): (19, "the options build the loaders (loading/, the storage model for "
+                                                     "--read-latency-ms since issue 35) and the head's fit"),
     ("helpers.training.fit", "fit", "config"): (None, "reported: training/autotune.py is being rewritten"),
     ("helpers.timing.bench", "sweep_workers", "options"): (None, "reported: timing/bench.py is being rewritten"),
     ("helpers.app.commands", "bench", "args"): (None, "reported: the bench command packs them in one BenchOptions"),

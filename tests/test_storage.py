@@ -2,6 +2,7 @@
 Little's law, tar shards split over ranks x workers (the repeated samples of fewer shards than workers, and the fix),
 and the bench's recommendation past the cores when the loader waits on storage."""
 import pickle
+import statistics
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from helpers.loading.storage import FarAway, Latency, evict, read_all, resident_
 from helpers.machine import past_the_cores
 from helpers.options import max_workers
 from helpers.timing.bench import BenchResult, report
-from helpers.timing.far_away import TOLERANCE, memory_per_worker, pass_rate, rule_lines, rule_rows, tied_with_best
+from helpers.timing.far_away import TOLERANCE, memory_per_worker, pass_rate, rule_lines, rule_rows
+from helpers.which_workers import Costs
 
 
 class Numbers(Dataset):
@@ -171,36 +173,44 @@ def test_shards_wait_once_per_shard_not_once_per_file(shards):
     assert sleep.waits == [0.02, 0.02]
 
 
-def bench_result(storage, best: int = 6, cores: int = 2, one: float = 77.0) -> BenchResult:
-    """A fake measurement: images/s rising to a plateau at BEST workers."""
+def bench_result(storage, best: int = 6, cores: int = 2, one: float = 77.0,
+                 workers=(0, 1, 2, 4, 6, 8, 12, 16)) -> BenchResult:
+    """A fake measurement: images/s rising to a plateau at BEST workers, with the loader model's inputs."""
     rows = [dict(loader="dataloader", pipeline="blog", mode="loader", worker_kind="process", num_workers=n,
                  batch_size=4, image_size=512, device="cpu", images_per_s=min(n, best) * 25.0 + 5,
                  images_per_s_min=0, images_per_s_max=0, startup_s=0.1, data_wait_fraction=None,
                  ceiling_fraction=None, pss_mb=400 + 30 * n, pss_growth_mb=0.0)
-            for n in (0, 1, 2, 4, 6, 8, 12, 16)]
-    return BenchResult(rows, {"blog": one}, cores, machine="fake", storage=storage)
+            for n in workers]
+    costs = {"blog": Costs(1 / one, storage.mean_seconds() if storage else 0.0, 0.0, 0.0, cores)}
+    return BenchResult(rows, {"blog": one}, cores, machine="fake", storage=storage, costs=costs)
+
+
+def why_line(result: BenchResult) -> str:
+    return next(line for line in report(result).splitlines() if line.startswith("  model:"))
 
 
 def test_the_bench_recommends_past_the_cores_when_files_wait_and_says_why():
     text = report(bench_result(Latency(20)))
     assert "num_workers=6" in text
-    line = next(line for line in text.splitlines() if "Little's law" in line)
-    assert "past the 2 cores on purpose" in line and "waits 20 ms" in line
-    assert "= 5.1 workers" in line  # 2 x (20 + 13.0) / 13.0
+    line = why_line(bench_result(Latency(20)))
+    assert "past the 2 cores: each file waits on storage" in line
+    assert "Little's law asks for 5.1 workers" in line  # 2 x (20 + 13.0) / 13.0
+    assert "limited by the cores" in line  # 6 workers hold enough items to keep 2 cores busy
 
 
-def test_the_bench_says_when_the_cores_and_not_the_storage_limited_the_pick():
-    text = report(bench_result(Latency(20), best=2))
-    assert "num_workers=2" in text and "not past the 2 cores" in text
+def test_the_bench_says_which_limit_the_model_finds_at_the_pick():
+    line = why_line(bench_result(Latency(20), best=2))
+    assert "num_workers=2" in report(bench_result(Latency(20), best=2))
+    assert "limited by the waiting" in line and "past the" not in line
 
 
 def test_a_pick_past_the_cores_without_a_wait_is_not_put_down_to_storage():
-    line = next(line for line in report(bench_result(Latency(0), best=4)).splitlines() if "Little's law" in line)
-    assert "files do not wait" in line and "on purpose" not in line and "= 2.0 workers" in line
+    line = why_line(bench_result(Latency(0), best=4))
+    assert "read the verdicts" in line and "waits on storage" not in line and "asks for 2.0 workers" in line
 
 
 def test_the_bench_says_nothing_of_storage_for_local_files():
-    assert "Little's law" not in report(bench_result(None))
+    assert "storage" not in why_line(bench_result(None))
 
 
 def test_the_bench_asks_for_more_workers_when_its_pick_is_the_most_it_timed():
@@ -215,35 +225,38 @@ def test_the_rule_compares_the_pick_with_the_prediction():
     assert rows[1]["within_tolerance"]
 
 
-def with_repeats(result: BenchResult, repeats: dict[int, list[float]]) -> BenchResult:
-    """RESULT with the REPEATS (images/s, one per round in turns) of some worker counts."""
-    for n, values in repeats.items():
-        result.repeats[("dataloader", "blog", "loader", "process", n)] = [float(v) for v in values]
+def with_repeats(storage, repeats: dict[int, list[float]]) -> BenchResult:
+    """A fake bench that timed only the worker counts in REPEATS (images/s, one per round in turns)."""
+    result = bench_result(storage, workers=tuple(repeats))
+    for row in result.rows:
+        row["images_per_s"] = statistics.median(repeats[row["num_workers"]])
+        result.repeats[("dataloader", "blog", "loader", "process", row["num_workers"])] = \
+            [float(v) for v in repeats[row["num_workers"]]]
     return result
 
 
 BEST = [100, 140, 110, 130, 120]  # 8 workers, round by round
 
 
-def test_the_pick_tied_with_the_best_is_the_fewest_workers_the_verdict_cannot_tell_from_the_best():
-    result = with_repeats(bench_result(Latency(20)), {2: [50, 55, 52, 58, 60], 4: [90, 120, 118, 112, 121],
-                                                      6: [110, 130, 115, 125, 120], 8: BEST})
-    assert tied_with_best(result) == 4  # 8 has the best median (120); 4's ratios to it scatter around 1, 2's do not
-    tight = with_repeats(bench_result(Latency(20)), {2: [50, 55, 52, 58, 60], 4: [95, 96, 97, 98, 99],
-                                                     6: [110, 130, 115, 125, 120], 8: BEST})
-    assert tied_with_best(tight) == 6  # 4 below 8 in every round: a measurable difference
+def test_the_pick_is_the_fewest_workers_the_verdict_cannot_tell_from_the_best():
+    result = with_repeats(Latency(20), {2: [50, 55, 52, 58, 60], 4: [90, 120, 118, 112, 121],
+                                        6: [110, 130, 115, 125, 120], 8: BEST})
+    assert result.recommendation("blog", "loader")["num_workers"] == 4  # 4's ratios to 8 scatter around 1
+    tight = with_repeats(Latency(20), {2: [50, 55, 52, 58, 60], 4: [95, 96, 97, 98, 99],
+                                       6: [110, 130, 115, 125, 120], 8: BEST})
+    assert tight.recommendation("blog", "loader")["num_workers"] == 6  # 4 below 8 in every round
     row, = rule_rows([result])
-    assert row["tied_workers"] == 4 and row["tied_over_predicted"] == pytest.approx(4 / row["predicted_workers"])
-    assert row["tied_within_tolerance"]  # 4 against 5.1
-    wide, = rule_rows([with_repeats(bench_result(Latency(20)), {2: [50, 130, 60, 140, 80], 8: BEST})])
-    assert wide["tied_workers"] == 2 and wide["tied_within_tolerance"] is False  # 2 against 5.1
-    assert "no measurable difference from the best median's repeats" in rule_lines([row])[1]
+    assert row["picked_workers"] == 4 and row["picked_over_predicted"] == pytest.approx(4 / row["predicted_workers"])
+    assert row["within_tolerance"]  # 4 against 5.1
+    wide, = rule_rows([with_repeats(Latency(20), {2: [50, 130, 60, 140, 80], 8: BEST})])
+    assert wide["picked_workers"] == 2 and wide["within_tolerance"] is False  # 2 against 5.1
+    assert "tied with the best by the verdict" in rule_lines([row])[0]
 
 
-def test_the_pick_tied_with_the_best_needs_enough_repeats():
-    result = bench_result(Latency(20))
-    result.repeats[("dataloader", "blog", "loader", "process", 2)] = [50.0, 60.0]
-    assert tied_with_best(result) is None and tied_with_best(bench_result(Latency(20))) is None
+def test_with_too_few_repeats_the_pick_is_the_best_median_and_says_so():
+    result = with_repeats(Latency(20), {2: [50.0, 60.0], 4: [100.0, 101.0], 8: [99.0, 100.0]})
+    rec = result.recommendation("blog", "loader")
+    assert rec["num_workers"] == 4 and "too few repeats" in rec["why"]
 
 
 def test_memory_per_worker_is_the_slope_over_the_worker_settings():
@@ -284,13 +297,11 @@ def test_storage_rule_says_whether_the_issues_test_held(tmp_path):
         return subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "scripts" / "storage_rule.py"),
                                name], capture_output=True, text=True, timeout=60, cwd=tmp_path)
 
-    fake_run(tmp_path / "near.txt", 4)  # tied at 4 workers against 3.3: within 25 %
-    fake_run(tmp_path / "far.txt", 8)   # tied at 8 against 3.3: outside
+    fake_run(tmp_path / "near.txt", 6)  # tied at 6 workers against 2 x (20 + 10) / 10 = 6.0: within 25 %
+    fake_run(tmp_path / "far.txt", 8)   # tied at 8 against 6.0: outside
     for name, said in (("near.txt", "held"), ("far.txt", "did not hold")):
         out = run(name).stdout
-        assert "3.3 with a worker's 31.2 ms" in out  # 1 worker at 0 ms: median 32 images/s
-        assert out.strip().endswith(f": {said}")  # with a worker's time per item
-    assert "one thread's time per item (20 ms: tied pick within 25% of the law and past the 2 cores; 0 ms: tied " \
-           "pick not past them): did not hold" in out  # 8 against 2 x (20 + 10) / 10 = 6.0
+        assert "Little's law 6.0 workers with one thread's 10.0 ms" in out
+        assert out.strip().endswith(f": {said}")
     missing = run("nope.txt")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope.txt" in missing.stderr

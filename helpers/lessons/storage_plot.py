@@ -5,12 +5,7 @@ from typing import Sequence
 
 from matplotlib.figure import Figure
 
-
-def predicted_rate(num_workers: int, latency_s: float, cpu_s: float, cores: int) -> float:
-    """Little's law's images/s for NUM_WORKERS: each holds one item for latency + CPU time, up to the cores' rate.
-
-    0 workers is the main process alone: one item at a time."""
-    return min(max(num_workers, 1) / (latency_s + cpu_s), cores / cpu_s)
+from ..which_workers import Costs, predict
 
 
 def plot_far_away(rows: Sequence[dict], rules: Sequence[dict], title: str = "") -> Figure:
@@ -36,7 +31,8 @@ def plot_far_away(rows: Sequence[dict], rules: Sequence[dict], title: str = "") 
                     label=f"{rule['latency_ms']:g} ms per file, measured")
         latency_s, cpu_s = rule["latency_ms"] / 1000, rule["cpu_ms_per_item"] / 1000
         grid = list(range(0, max(n) + 1))
-        ax.plot(grid, [predicted_rate(w, latency_s, cpu_s, rule["cores"]) for w in grid], "--", color=colour,
+        costs = Costs(cpu_s, latency_s, cores=rule["cores"])
+        ax.plot(grid, [predict(costs, w).images_per_s for w in grid], "--", color=colour,
                 alpha=0.7, label=f"{rule['latency_ms']:g} ms, Little's law ({rule['predicted_workers']:.1f} workers)")
         ax.axvline(rule["predicted_workers"], color=colour, lw=0.8, ls=":")
     if rules:

@@ -13,6 +13,7 @@ from .data import Batch, ImageFolderIndex, collate_skipping_bad, index_image_fol
 from ..errors import OptionError
 from .resume import EpochOrder, SeededItems
 from .splits import split_datasets
+from .storage import FarAway, Latency
 from .transforms import Pipeline, build_pipeline
 
 
@@ -119,16 +120,20 @@ def build_loaders(
     timeout: float = 0,
     val_batch_size: int | None = None,
     resumable: bool = True,
+    read_latency_ms: float = 0.0,
 ) -> Loaders:
     """Train and validation loaders from a handful of arguments: seeded, pinned only for CUDA, validation unshuffled.
 
     resumable: the training order and each image's augmentation follow from seeds alone, so a pass can start mid-epoch
     and a resumed run equals an unbroken one with persistent workers too; False gives a plain shuffled DataLoader.
+    read_latency_ms: each file read first waits this long, the model of remote storage (helpers.loading.storage).
     """
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     train_pipe = build_pipeline(pipeline, image_size, train=True)
     val_pipe = build_pipeline(pipeline, image_size, train=False)
     train_set, val_set = split_datasets(index, train_pipe, val_pipe, val_fraction, seed, stratified)
+    if read_latency_ms:  # every file read first waits as the storage model says
+        train_set, val_set = FarAway(train_set, Latency(read_latency_ms)), FarAway(val_set, Latency(read_latency_ms))
     device = resolve_device(device)
     settings = dict(num_workers=num_workers, seed=seed, persistent_workers=persistent_workers,
                     prefetch_factor=prefetch_factor, start_method=start_method, timeout=timeout)

@@ -27,12 +27,25 @@ from torch.utils.data import DataLoader
 from ..errors import OptionError, WorkerFailure
 from .resume import SeededItems
 
-STACK_SIGNAL = signal.SIGUSR1
 GRACE_S = 10.0   # after interrupting the main thread, how long before the process is ended from the watchdog
 KEEP: list[Any] = []  # in a worker: the open stack file faulthandler writes to (it must stay open)
 WORKERS_SHOWN = "the workers' stacks and the indices they held are printed above"
 MAIN_SHOWN = "the main thread's stack is printed above"
 END = object()  # what next() gives back past a pass's last batch
+
+
+def missing_signals() -> list[str]:
+    """What the stall watch needs from the platform and it lacks (Windows has none of it), looked up when asked: the
+    stacks come on SIGUSR1 (faulthandler.register), the main thread is interrupted with SIGUSR2 (signal.pthread_kill)."""
+    need = [(signal, "SIGUSR1"), (signal, "SIGUSR2"), (signal, "pthread_kill"), (faulthandler, "register")]
+    return [f"{module.__name__}.{name}" for module, name in need if not hasattr(module, name)]
+
+
+def refuse_without_signals(flag: str) -> None:
+    """Raise OptionError naming FLAG where this platform lacks what the stall watch needs."""
+    if missing := missing_signals():
+        raise OptionError(f"{flag}: this platform has no {', '.join(missing)}, which the stall watch needs (Linux or "
+                          "macOS); leave the option out, or use --timeout")
 
 
 def stack_file(folder: str | Path, worker_id: int) -> Path:
@@ -44,12 +57,12 @@ def hand_file(folder: str | Path, worker_id: int) -> Path:
 
 
 def ready_file(folder: str | Path, worker_id: int) -> Path:
-    """Holds the pid of the worker whose stack probe is in place: STACK_SIGNAL would end one still starting."""
+    """Holds the pid of the worker whose stack probe is in place: SIGUSR1 would end one still starting."""
     return Path(folder) / f"ready-{worker_id}.txt"
 
 
 class StallProbes:
-    """A worker_init_fn that lets the main process see a stuck worker: its stacks on STACK_SIGNAL and, with
+    """A worker_init_fn that lets the main process see a stuck worker: its stacks on SIGUSR1 and, with
     RECORD_INDICES, the indices it is fetching; then the user's own worker_init_fn.
 
     A plain class at module level, so that spawn and forkserver can pickle it to each worker.
@@ -59,10 +72,11 @@ class StallProbes:
         self.folder, self.user_init, self.record_indices = str(folder), user_init, record_indices
 
     def __call__(self, worker_id: int) -> None:
-        stacks = open(stack_file(self.folder, worker_id), "w")
-        KEEP.append(stacks)
-        faulthandler.register(STACK_SIGNAL, file=stacks, all_threads=True)
-        ready_file(self.folder, worker_id).write_text(str(os.getpid()))
+        if not missing_signals():  # elsewhere (Windows) no stack can be asked for: the worker is never marked ready
+            stacks = open(stack_file(self.folder, worker_id), "w")
+            KEEP.append(stacks)
+            faulthandler.register(signal.SIGUSR1, file=stacks, all_threads=True)
+            ready_file(self.folder, worker_id).write_text(str(os.getpid()))
         if self.record_indices:
             record_fetches(hand_file(self.folder, worker_id))
         if self.user_init is not None:
@@ -116,7 +130,7 @@ def collect_stacks(pids: Sequence[int], folder: str | Path, timeout_s: float = 3
     for pid, asked in zip(pids, ready):
         if asked:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, STACK_SIGNAL)
+                os.kill(pid, signal.SIGUSR1)
     files = [stack_file(folder, k) for k in range(len(pids))]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not all(f.exists() and f.stat().st_size
@@ -182,6 +196,7 @@ class Watchdog:
     """
 
     def __init__(self, stall_s: float, report: Callable[[], str], kill: Callable[[], None]) -> None:
+        refuse_without_signals("--stall-s")
         if threading.current_thread() is not threading.main_thread():
             raise OptionError("--stall-s: the watchdog interrupts the main thread; run from the main thread")
         self.stall_s, self.report, self.kill = stall_s, report, kill

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Collection, Sequence
 
@@ -10,7 +10,7 @@ from .ceilings import TrainingStep, one_core_throughput, synchronized_step
 from ..loading.data import ImageFolderIndex, SkippedFiles, index_image_folder
 from ..loading.gpu_decode import NO_CUDA_NOTE, DeviceDecode
 from ..loading.loaders import resolve_device
-from ..loading.storage import FarAway, Latency, workers_needed
+from ..loading.storage import FarAway, Latency
 from ..machine import conditions_line, load_average, machine_summary, past_the_cores_note, usable_cores
 from .measure import default_batch_size, measure_loader
 from .memory import available_mb, process_memory
@@ -20,6 +20,7 @@ from .tables import format_table, write_rows
 from ..loading.transforms import build_pipeline
 from .sweep import SKIP, sweep
 from ..verdict import verdict
+from ..which_workers import Costs, explain, pick, predict, trip_seconds, workers_for
 
 
 CSV_COLUMNS = ("loader", "pipeline", "mode", "worker_kind", "num_workers", "batch_size", "image_size", "device",
@@ -37,6 +38,7 @@ BENCH_COLUMNS = (
     ("data_wait_fraction", "data wait", ".0%"),
     ("ceiling_fraction", "of CPU ceiling", ".0%"),
 )
+PREDICTED_COLUMNS = (("predicted_images_per_s", "predicted", ".1f"), ("predicted_limit", "limit", "s"))  # the model's
 LOADER_COLUMN = ("loader", "loader", "s")  # printed first when the specialised loaders were timed too
 BENCH_MEMORY_COLUMNS = (  # apart, so tables of CSVs from before memory was measured still print
     ("pss_mb", "PSS MB", ".0f"),
@@ -62,6 +64,7 @@ class BenchResult:
     conditions: str = ""  # the machine, torch and the load average before and after the sweep
     repeats: dict = field(default_factory=dict)  # images/s of every repeat, by (loader, pipeline, mode, kind, workers)
     storage: Latency | None = None  # the far-away storage model every file read waited on; None: local files
+    costs: dict[str, Costs] = field(default_factory=dict)  # per pipeline, the loader model's measured inputs
 
     def fits(self, row: dict) -> bool:
         """Whether ROW's main process and workers, grown once more by their growth over the window, fit the budget."""
@@ -70,28 +73,28 @@ class BenchResult:
         return row["pss_mb"] + max(row.get("pss_growth_mb") or 0.0, 0.0) <= self.memory_budget_mb
 
     def recommendation(self, pipeline: str, mode: str, worker_kind: str = "process") -> dict | None:
-        """The smallest num_workers within 5 % of the best median among the settings memory holds, with its settings.
+        """The one pick (helpers/which_workers.py) among the settings memory holds, with its settings and why.
 
         limited_by_memory says that a setting left out for its memory would have been picked (or that none fits).
         """
-        rows = [r for r in self.rows if (r.get("loader", "dataloader"), r["pipeline"], r["mode"],
-                                         r.get("worker_kind", "process")) == ("dataloader", pipeline, mode, worker_kind)]
+        rows = {r["num_workers"]: r for r in self.rows if (r.get("loader", "dataloader"), r["pipeline"], r["mode"],
+                r.get("worker_kind", "process")) == ("dataloader", pipeline, mode, worker_kind)}
         if not rows:
             return None
-        fitting = [r for r in rows if self.fits(r)]
-        pick, unlimited = _fastest_few(fitting or [min(rows, key=lambda r: r["num_workers"])]), _fastest_few(rows)
-        return dict(num_workers=pick["num_workers"], images_per_s=pick["images_per_s"],
-                    persistent_workers=pick["num_workers"] > 0,
-                    prefetch_factor=2 if pick["num_workers"] > 0 else None,
-                    pin_memory=pick["device"].startswith("cuda"), pss_mb=pick.get("pss_mb"),
-                    limited_by_memory=not fitting or unlimited["num_workers"] > pick["num_workers"],
-                    memory_would_need_mb=None if self.fits(unlimited) else unlimited.get("pss_mb"))
+        timed = {n: self.repeats.get(("dataloader", pipeline, mode, worker_kind, n), [r["images_per_s"]])
+                 for n, r in rows.items()}
+        fitting = {n: v for n, v in timed.items() if self.fits(rows[n])} or {min(timed): timed[min(timed)]}
+        (n, why), (unlimited, _) = pick(fitting), pick(timed)
+        return dict(num_workers=n, images_per_s=rows[n]["images_per_s"], why=why, persistent_workers=n > 0,
+                    prefetch_factor=2 if n > 0 else None, pin_memory=rows[n]["device"].startswith("cuda"),
+                    pss_mb=rows[n].get("pss_mb"),
+                    limited_by_memory=not any(self.fits(r) for r in rows.values()) or unlimited > n,
+                    memory_would_need_mb=None if self.fits(rows[unlimited]) else rows[unlimited].get("pss_mb"))
 
-
-def _fastest_few(rows: list[dict]) -> dict:
-    """The row with the fewest workers within 5 % of the best median images/s."""
-    best = max(r["images_per_s"] for r in rows)
-    return min((r for r in rows if r["images_per_s"] >= 0.95 * best), key=lambda r: r["num_workers"])
+    def model(self, pipeline: str, mode: str) -> Costs | None:
+        """The loader model's inputs for PIPELINE in MODE (the step only end to end); None where they were not measured."""
+        costs = self.costs.get(pipeline)
+        return costs if costs is None or mode == "end-to-end" else replace(costs, step_s=0.0)
 
 
 MEMORY_MARGIN = 0.8  # a setting may use 80 % of the memory there was at the start: the rest is the margin
@@ -164,6 +167,10 @@ def sweep_workers(options: BenchOptions) -> BenchResult:
             result.one_core_images_per_s[pipeline] = one_core_throughput(dataset, size)
         else:  # the gpu pipeline's workers only read bytes: one core's throughput bounds nothing
             decode = synchronized_step(DeviceDecode(dev, pipe.decode_size), dev)
+        if one := result.one_core_images_per_s.get(pipeline):  # the loader model's inputs, measured
+            trip = trip_seconds(pipe.collate([dataset[i % len(dataset)] for i in range(size)]), size)
+            result.costs[pipeline] = Costs(1 / one, options.storage.mean_seconds() if options.storage else 0.0, trip,
+                                           0.0, result.cores, dev.type == "cpu")
         if options.storage is not None:
             dataset = FarAway(dataset, options.storage)
         ceiling = result.one_core_images_per_s.get(pipeline, 0.0) * result.cores
@@ -172,6 +179,9 @@ def sweep_workers(options: BenchOptions) -> BenchResult:
             if train is not None:
                 sample = pipe.collate([dataset[i % len(dataset)] for i in range(size)])
                 result.model_images_per_s[pipeline] = train.throughput_on_device(decode(sample) if decode else sample)
+                if pipeline in result.costs:
+                    result.costs[pipeline] = replace(result.costs[pipeline],
+                                                     step_s=1 / result.model_images_per_s[pipeline])
             named: set[tuple[str, str]] = set()
             mode = "loader" if train is None else "end-to-end"
 
@@ -196,13 +206,16 @@ def sweep_workers(options: BenchOptions) -> BenchResult:
                              on_repeat=lambda *_: bar.update(1), group=lambda s: s[1]):
                 n, (loader, kind) = row.setting
                 wait = row.median_of(lambda r: r.data_wait_fraction) if train else None
+                costs = result.model(pipeline, mode) if loader == "dataloader" and kind == "process" else None
+                said = predict(costs, n) if costs else None
                 result.rows.append(dict(
                     loader=loader, pipeline=pipeline, mode=mode, worker_kind=kind, num_workers=n,
                     batch_size=size, image_size=options.image_size, device=str(dev),
                     images_per_s=row.median, images_per_s_min=row.min, images_per_s_max=row.max,
                     startup_s=row.median_of(lambda r: r.startup_s), data_wait_fraction=wait,
                     ceiling_fraction=row.median / ceiling if ceiling else None,
-                    pss_mb=row.median_of(lambda r: r.pss_mb), pss_growth_mb=row.median_of(lambda r: r.pss_growth_mb)))
+                    pss_mb=row.median_of(lambda r: r.pss_mb), pss_growth_mb=row.median_of(lambda r: r.pss_growth_mb),
+                    predicted_images_per_s=said and said.images_per_s, predicted_limit=said and said.limit))
                 result.repeats[(loader, pipeline, mode, kind, n)] = list(row.values)
     bar.close()
     if set(options.loaders) - {"dataloader"}:
@@ -249,7 +262,9 @@ def report(result: BenchResult) -> str:
     peers = any(r.get("loader", "dataloader") != "dataloader" for r in result.rows)
     threads = any(r.get("worker_kind") == "thread" and r.get("loader", "dataloader") == "dataloader"
                   for r in result.rows)
-    columns = (LOADER_COLUMN,) * peers + BENCH_COLUMNS + BENCH_MEMORY_COLUMNS + BENCH_KIND_COLUMNS * threads
+    predicted = any(r.get("predicted_images_per_s") for r in result.rows)
+    columns = ((LOADER_COLUMN,) * peers + BENCH_COLUMNS + PREDICTED_COLUMNS * predicted + BENCH_MEMORY_COLUMNS
+               + BENCH_KIND_COLUMNS * threads)
     lines = [f"Measured on {result.machine}", format_table(result.rows, columns), "", *result.notes]
     if result.memory_budget_mb is not None:
         lines.append(f"Memory: PSS of the main process and its workers at the end of the timed window, and its growth "
@@ -262,7 +277,7 @@ def report(result: BenchResult) -> str:
         if pipeline in result.model_images_per_s:
             lines.append(f"Model ceiling, {pipeline}: {result.model_images_per_s[pipeline]:.1f} images/s "
                          f"on batches already on the device")
-    lines += above_ceiling(result) + against_peers(result.rows) + threads_against_processes(result.rows)
+    lines += above_model(result) + against_peers(result.rows) + threads_against_processes(result.rows)
     for pipeline, mode, kind in dict.fromkeys((r["pipeline"], r["mode"], r.get("worker_kind", "process"))
                                               for r in result.rows):
         rec = result.recommendation(pipeline, mode, kind)
@@ -271,13 +286,13 @@ def report(result: BenchResult) -> str:
         if kind == "thread":
             lines.append(f"Best for {pipeline}, {mode} on thread workers: {rec['num_workers']} "
                          f"thread{'s' * (rec['num_workers'] != 1)} ({rec['images_per_s']:.1f} images/s, "
-                         f"within 5% of the best)")
+                         f"{rec['why']})")
             continue
         lines.append(f"Recommended for {pipeline}, {mode}: num_workers={rec['num_workers']} "
-                     f"({rec['images_per_s']:.1f} images/s, within 5% of the best), "
+                     f"({rec['images_per_s']:.1f} images/s, {rec['why']}), "
                      f"persistent_workers={rec['persistent_workers']}, prefetch_factor={rec['prefetch_factor']}, "
                      f"pin_memory={rec['pin_memory']}")
-        lines += waiting_on_storage(result, pipeline, rec["num_workers"])
+        lines += why_there(result, pipeline, mode, rec["num_workers"])
         if rec["limited_by_memory"]:
             need = rec["memory_would_need_mb"]
             lines.append(f"  memory limits it: more workers would be faster, but would need "
@@ -287,25 +302,17 @@ def report(result: BenchResult) -> str:
     return "\n".join(lines + [result.conditions] * bool(result.conditions))
 
 
-def waiting_on_storage(result: BenchResult, pipeline: str, picked: int) -> list[str]:
-    """Under the storage model, why the pick lies past the cores (or does not), with Little's law's number beside it."""
-    one = result.one_core_images_per_s.get(pipeline)
-    if result.storage is None or not one:
+def why_there(result: BenchResult, pipeline: str, mode: str, picked: int) -> list[str]:
+    """The loader model's account of the pick (helpers/which_workers.py): its limit there, and Little's law's count."""
+    costs = result.model(pipeline, mode)
+    if costs is None:
         return []
-    cpu_s, wait_s = 1 / one, result.storage.mean_seconds()
-    need = workers_needed(wait_s, cpu_s, result.cores)
-    law = (f"Little's law: {result.cores} cores x ({1000 * wait_s:.1f} + {1000 * cpu_s:.1f}) / {1000 * cpu_s:.1f} ms "
-           f"= {need:.1f} workers keep the cores busy")
-    timed = [r["num_workers"] for r in result.rows if r["pipeline"] == pipeline]
-    if picked > result.cores and not wait_s:
-        line = (f"  past the {result.cores} cores although files do not wait: {law}, so read the repeats' verdicts "
-                f"before paying for the extra workers")
-    elif picked > result.cores:
-        line = (f"  past the {result.cores} cores on purpose: each file waits {1000 * wait_s:g} ms on storage, a "
-                f"wait that uses no core, so while some workers wait others compute; {law}")
-    else:
-        line = (f"  not past the {result.cores} cores although files wait {1000 * wait_s:g} ms: the cores, not the "
-                f"storage, limited this run; {law}")
+    need = workers_for(costs)
+    line = f"  {explain(costs, picked)}; Little's law asks for {need:.1f} workers"
+    if picked > result.cores:
+        line += (f"; past the {result.cores} cores: " + ("each file waits on storage, a wait that uses no core"
+                                                          if costs.wait_s else "read the verdicts before paying for them"))
+    timed = [r["num_workers"] for r in result.rows if r["pipeline"] == pipeline and r["mode"] == mode]
     if timed and picked == max(timed):
         line += f"; {picked} is the most workers timed, so time more before settling"
     return [line]
@@ -331,21 +338,12 @@ def verdicts(result: BenchResult) -> list[str]:
     return lines
 
 
-def above_ceiling(result: BenchResult) -> list[str]:
-    """One line for every reading above a ceiling, saying what that reading means about the ceiling."""
-    lines = []
-    for r in result.rows:
-        where = f"{r['pipeline']} {r['mode']} at {r['num_workers']} workers"
-        if r["ceiling_fraction"] is not None and r["ceiling_fraction"] > 1:
-            lines.append(f"{where} reads {r['ceiling_fraction']:.0%} of the CPU ceiling: the ceiling (one thread's "
-                         "throughput, measured once in this process, times the cores) understated what a core did "
-                         "inside a worker in this run, so read it as approximate here, not as a limit.")
-        model = result.model_images_per_s.get(r["pipeline"])
-        if r["mode"] == "end-to-end" and model and r["images_per_s"] > model:
-            lines.append(f"{where} reads {r['images_per_s']:.0f} images/s, above the model ceiling ({model:.0f}): "
-                         "the ceiling, timed on one batch before the sweep, understated the model in this run, so "
-                         "read it as approximate here.")
-    return lines
+def above_model(result: BenchResult) -> list[str]:
+    """One line for every reading above the loader model's prediction (its cores and step limits are the ceilings)."""
+    return [f"{r['pipeline']} {r['mode']} at {r['num_workers']} workers reads {r['images_per_s']:.0f} images/s, above "
+            f"the model's {r['predicted_images_per_s']:.0f}: an input measured once before the sweep (one core's rate, "
+            f"the step on one batch) understated this run, so read the model as approximate here."
+            for r in result.rows if r.get("predicted_images_per_s") and r["images_per_s"] > r["predicted_images_per_s"]]
 
 
 def best_of(rows: list[dict], pipeline: str, mode: str) -> dict[tuple[str, str], dict]:

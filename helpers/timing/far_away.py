@@ -1,5 +1,6 @@
-"""Measuring loaders whose files are far away: num_workers against the storage model's latency with Little's law's
-prediction beside each pick, files against tar shards under the same latency, and a cold page cache against a warm one.
+"""Measuring loaders whose files are far away: num_workers against the storage model's latency with the loader model's
+prediction beside the one pick (helpers/which_workers.py), files against tar shards under the same latency, and a
+cold page cache against a warm one.
 """
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from torch.utils.data import DataLoader
 
 from ..loading.data import ImageFolderIndex, index_image_folder
 from ..loading.shards import TarShards, decode_rgb, decode_uint8, write_shards
-from ..loading.storage import FarAway, Latency, evict, read_all, resident_fraction, workers_needed
+from ..loading.storage import FarAway, Latency, evict, read_all, resident_fraction
 from ..loading.transforms import build_pipeline
 from ..machine import past_the_cores
 from .bench import BenchResult, bench
 from .sweep import sweep
-from ..verdict import SAME, TOO_FEW, verdict
+from ..which_workers import Costs, predict, workers_for
 
 TOLERANCE = 0.25  # the issue's test: the measured pick within 25 % of the prediction
 
@@ -32,35 +33,9 @@ def by_latency(data: str | Path | ImageFolderIndex, latencies_ms: Sequence[float
             for ms in latencies_ms]
 
 
-def fewest_tied(timed: dict[int, Sequence[float]]) -> int | None:
-    """The fewest workers whose repeats (TIMED: workers -> images/s) show no measurable difference from those of the
-    best median (helpers/timing/verdict.py): a setting counts as the best only when the repeats cannot tell it from
-    the best. None when a setting has too few repeats to say."""
-    if not timed:
-        return None
-    best = max(timed, key=lambda n: statistics.median(timed[n]))
-    said = {n: verdict(timed[n], timed[best]) for n in timed}
-    if TOO_FEW in said.values():
-        return None
-    return min(n for n in timed if said[n] == SAME)
-
-
-def tied_with_best(result: BenchResult, pipeline: str = "blog") -> int | None:
-    """fewest_tied over one bench's process workers, loader only."""
-    return fewest_tied({n: v for (loader, pipe, mode, kind, n), v in result.repeats.items()
-                        if (loader, pipe, mode, kind) == ("dataloader", pipeline, "loader", "process")})
-
-
-def worker_cpu_s(one_worker_rates: Sequence[float]) -> float | None:
-    """A worker's own time per item: 1 / the median rate of ONE worker when files do not wait, so it counts what a
-    worker adds to the transforms (collating into shared memory, torch/utils/data/_utils/collate.py, and sending the
-    batch), which one thread in the main process leaves out."""
-    return 1 / statistics.median(one_worker_rates) if one_worker_rates else None
-
-
 def rule_rows(results: Sequence[BenchResult], pipeline: str = "blog") -> list[dict]:
-    """Per latency: the CPU time per item, Little's law's workers, the bench's pick, their ratio, and the best rate;
-    beside them the fewest workers tied with the best by the repeats' verdict (tied_workers), and its ratio.
+    """Per latency: the loader model's inputs, Little's law's workers (helpers/which_workers.py), the one pick (the
+    fewest workers tied with the best by the verdict), their ratio, and the measured and predicted rates there.
 
     The CPU time per item is the median over the benches of one core's time per item (each bench measures it once,
     on the local files), so one reading on a busy machine does not move every prediction.
@@ -70,40 +45,27 @@ def rule_rows(results: Sequence[BenchResult], pipeline: str = "blog") -> list[di
         return []
     one, rows = statistics.median(ones), []
     for result in results:
-        rec = result.recommendation(pipeline, "loader")
+        rec, costs = result.recommendation(pipeline, "loader"), result.model(pipeline, "loader")
         if rec is None or result.storage is None:
             continue
-        cpu_s, wait_s = 1 / one, result.storage.mean_seconds()
-        need = workers_needed(wait_s, cpu_s, result.cores)
-        tied = tied_with_best(result, pipeline)
-        rows.append(dict(latency_ms=1000 * wait_s, cpu_ms_per_item=1000 * cpu_s, cores=result.cores,
-                         predicted_workers=need, picked_workers=rec["num_workers"],
-                         picked_over_predicted=rec["num_workers"] / need, images_per_s=rec["images_per_s"],
-                         ceiling_images_per_s=one * result.cores,
-                         within_tolerance=abs(rec["num_workers"] / need - 1) <= TOLERANCE,
-                         tied_workers=tied, tied_over_predicted=None if tied is None else tied / need,
-                         tied_within_tolerance=None if tied is None else abs(tied / need - 1) <= TOLERANCE))
+        costs = Costs(1 / one, result.storage.mean_seconds(), costs.trip_s if costs else 0.0, 0.0, result.cores)
+        need, n = workers_for(costs), rec["num_workers"]
+        rows.append(dict(latency_ms=1000 * costs.wait_s, cpu_ms_per_item=1000 * costs.cpu_s, cores=result.cores,
+                         predicted_workers=need, picked_workers=n, picked_over_predicted=n / need,
+                         images_per_s=rec["images_per_s"], predicted_images_per_s=predict(costs, n).images_per_s,
+                         ceiling_images_per_s=one * result.cores, within_tolerance=abs(n / need - 1) <= TOLERANCE))
     return rows
 
 
 def rule_lines(rows: Sequence[dict]) -> list[str]:
     """One sentence per latency, computed from its row."""
-    lines = []
-    for r in rows:
-        lines.append(
-            f"At {r['latency_ms']:g} ms per file: Little's law predicts {r['cores']} cores x ({r['latency_ms']:.1f} + "
+    return [f"At {r['latency_ms']:g} ms per file: Little's law predicts {r['cores']} cores x ({r['latency_ms']:.1f} + "
             f"{r['cpu_ms_per_item']:.1f}) / {r['cpu_ms_per_item']:.1f} ms = {r['predicted_workers']:.1f} workers; the "
-            f"bench picked {r['picked_workers']} (the fewest within 5% of the best median, "
-            f"{r['images_per_s']:.1f} images/s), {r['picked_over_predicted']:.2f} x the prediction: "
-            f"{'within' if r['within_tolerance'] else 'outside'} {TOLERANCE:.0%}; "
-            f"{'past' if r['picked_workers'] > r['cores'] else 'not past'} the {r['cores']} cores")
-        if r.get("tied_workers") is not None:
-            lines.append(
-                f"  the fewest workers with no measurable difference from the best median's repeats (helpers/timing/"
-                f"verdict.py): {r['tied_workers']}, {r['tied_over_predicted']:.2f} x the prediction: "
-                f"{'within' if r['tied_within_tolerance'] else 'outside'} {TOLERANCE:.0%}; "
-                f"{'past' if r['tied_workers'] > r['cores'] else 'not past'} the {r['cores']} cores")
-    return lines
+            f"pick (the fewest workers tied with the best by the verdict) is {r['picked_workers']} "
+            f"({r['images_per_s']:.1f} images/s, the model {r['predicted_images_per_s']:.1f}), "
+            f"{r['picked_over_predicted']:.2f} x the prediction: {'within' if r['within_tolerance'] else 'outside'} "
+            f"{TOLERANCE:.0%}; {'past' if r['picked_workers'] > r['cores'] else 'not past'} the {r['cores']} cores"
+            for r in rows]
 
 
 def memory_per_worker(result: BenchResult, pipeline: str = "blog") -> float | None:

@@ -16,7 +16,6 @@ from pathlib import Path
 from ..loading.stalls import StallProbes
 from .culprits import as_dicts, culprits
 
-WALK_SIGNAL = signal.SIGUSR2
 ANSWER_S = 30.0  # how long a worker has to write its walk
 
 
@@ -32,30 +31,34 @@ def write_atomically(path: Path, text: str) -> None:
 
 
 class WorkerProbes(StallProbes):
-    """The worker_init_fn profile gives a user's DataLoader: the dataset walk on WALK_SIGNAL, the stall probes, then
+    """The worker_init_fn profile gives a user's DataLoader: the dataset walk on SIGUSR2, the stall probes, then
     the user's own worker_init_fn.
 
     A plain class at module level, so that spawn and forkserver can pickle it to each worker.
     """
 
     def __call__(self, worker_id: int) -> None:
-        signal.signal(WALK_SIGNAL, lambda *_: walk_this_worker(self.folder, worker_id))
+        if hasattr(signal, "SIGUSR2"):  # looked up here: Windows has none, and its workers are not asked
+            signal.signal(signal.SIGUSR2, lambda *_: walk_this_worker(self.folder, worker_id))
         super().__call__(worker_id)
 
 
 def walk_this_worker(folder: str, worker_id: int) -> None:
-    """In a worker, on WALK_SIGNAL: the culprits in this worker's own dataset, written for the main process."""
+    """In a worker, on SIGUSR2: the culprits in this worker's own dataset, written for the main process."""
     from torch.utils.data import get_worker_info
 
     write_atomically(walk_file(folder, worker_id), json.dumps(as_dicts(culprits(get_worker_info().dataset))))
 
 
 def ask_for_walk(pid: int, folder: str | Path, worker_id: int, timeout_s: float = ANSWER_S) -> list[dict] | None:
-    """Ask worker WORKER_ID (process PID) to walk its dataset; its culprits, or None when it did not answer."""
+    """Ask worker WORKER_ID (process PID) to walk its dataset; its culprits, or None when it did not answer (or,
+    without SIGUSR2, on Windows, cannot be asked)."""
+    if not hasattr(signal, "SIGUSR2"):
+        return None
     found = walk_file(folder, worker_id)
     with contextlib.suppress(FileNotFoundError):
         found.unlink()
-    os.kill(pid, WALK_SIGNAL)
+    os.kill(pid, signal.SIGUSR2)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if found.exists():

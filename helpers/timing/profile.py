@@ -2,8 +2,8 @@
 
 FACTORY(num_workers=n) returns the user's DataLoader; STEP(batch), when given, is their training step. Per setting:
 the first batch apart from the steady rate, the share of the time spent waiting for data, each worker's USS and PSS
-growth over the pass, /dev/shm in flight; the settings timed in turns (helpers.timing.sweep) and the recommendation
-made by the bench's rule (BenchResult.recommendation). The dataset is walked in a worker for attributes that copy
+growth over the pass, /dev/shm in flight; the settings timed in turns (helpers.timing.sweep), the loader model's
+prediction beside each, and the one pick (helpers/which_workers.py, through BenchResult.recommendation). The dataset is walked in a worker for attributes that copy
 into every worker (helpers.timing.culprits); with stall_s, a wait past it prints every worker's stack.
 """
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .memory import Snapshot, snapshot, worker_pids
 from .probes import WorkerProbes, ask_for_walk
 from .sweep import sweep
 from ..verdict import MIN_REPEATS, TOO_FEW
+from ..which_workers import measured_costs, predict
 
 GROWTH_MB = 8.0  # USS growth per worker over a pass from which the report calls it growth, not noise
 
@@ -246,7 +247,7 @@ def profile(factory: Callable[..., DataLoader] | str, workers: Sequence[int] = (
     FACTORY is a function or 'module:function', called as FACTORY(num_workers=n) for a DataLoader; STEP (the same
     kinds) is called on each batch, so the data-wait share means the training's. START_METHOD overrides the loader's.
     """
-    from .bench import BenchResult, memory_budget_mb  # here: the bench's imports (torchvision, the peers) are slow
+    from .bench import BenchResult, memory_budget_mb, why_there  # here: the bench's imports (torchvision, the peers) are slow
 
     spec = factory if isinstance(factory, str) else f"{factory.__module__}:{factory.__qualname__}"
     factory = import_named(factory, "MODULE:FACTORY", path) if isinstance(factory, str) else factory
@@ -271,28 +272,37 @@ def profile(factory: Callable[..., DataLoader] | str, workers: Sequence[int] = (
                                                    else "map-style")
     method = start_method or first.multiprocessing_context or multiprocessing.get_start_method()
     method = getattr(method, "get_start_method", lambda: method)()
+    costs = None if kind == "iterable" else measured_costs(first.dataset, first.collate_fn, first.batch_size or 1,
+                                                           rank_cores()[0], step, on_cores=not torch.cuda.is_available())
     del first
     try:
         swept = sweep(list(workers), once, repeats, value=lambda r: r.samples_per_s)
     finally:
         profiler.close()
-    rows = [row_of(s) for s in swept]
+    rows = [row_of(s, costs) for s in swept]
     mode = "end-to-end" if step is not None else "loader"
     result = BenchResult([dict(r, images_per_s=r["samples_per_s"], images_per_s_min=r["samples_per_s_min"],
                                images_per_s_max=r["samples_per_s_max"], pipeline="yours", mode=mode,
                                device="cuda" if torch.cuda.is_available() else "cpu") for r in rows],
-                         {}, rank_cores()[0], memory_budget_mb=budget)
+                         {}, rank_cores()[0], memory_budget_mb=budget,
+                         repeats={("dataloader", "yours", mode, "process", s.setting): s.values for s in swept},
+                         costs={"yours": costs} if costs else {})
+    rec = result.recommendation("yours", mode)
+    if rec is not None:
+        rec["model"] = why_there(result, "yours", mode, rec["num_workers"])
     notes = [n for n in [past_the_cores_note(workers), rank_note()] if n]
-    return Profile(rows, walked.get("culprits", []), walked.get("where", ""), result.recommendation("yours", mode),
+    return Profile(rows, walked.get("culprits", []), walked.get("where", ""), rec,
                    machine_summary(), conditions_line(load_before), notes, f"{dataset} ({kind})", method)
 
 
-def row_of(s: Any) -> dict:
-    """One setting's row: medians over its repeats, and the memory of its first repeat's pass."""
+def row_of(s: Any, costs: Any = None) -> dict:
+    """One setting's row: medians over its repeats, the memory of its first repeat's pass, and the model's prediction."""
     run: Pass = s.runs[0]
     uss, pss = run.uss_growth_mb, run.pss_growth_mb
     end = run.end
-    return dict(num_workers=s.setting, samples_per_s=s.median, samples_per_s_min=s.min, samples_per_s_max=s.max,
+    said = predict(costs, s.setting) if costs else None
+    return dict(num_workers=s.setting, predicted_per_s=said and said.images_per_s, limit=said and said.limit,
+                samples_per_s=s.median, samples_per_s_min=s.min, samples_per_s_max=s.max,
                 verdict=s.verdict or "", first_batch_s=s.median_of(lambda r: r.first_batch_s),
                 data_wait_fraction=s.median_of(lambda r: r.data_wait_fraction),
                 batches=run.batches, uss_growth_mb_mean=sum(uss) / len(uss) if uss else None,
@@ -328,6 +338,7 @@ PROFILE_COLUMNS = (
     ("pss_mb", "PSS MB", ".0f"),
     ("shm_mb", "/dev/shm MB", "+.1f"),
 )
+PREDICTED = (("predicted_per_s", "predicted", ".1f"), ("limit", "limit", "s"))  # the loader model's, beside
 CSV_COLUMNS = ("num_workers", "samples_per_s", "samples_per_s_min", "samples_per_s_max", "verdict", "first_batch_s",
                "data_wait_fraction", "batches", "uss_growth_mb_mean", "uss_growth_mb_max", "uss_growth_mb_workers",
                "pss_growth_mb_sum", "pss_mb", "pss_growth_mb", "shm_mb")
@@ -338,9 +349,11 @@ def report(found: Profile) -> str:
     from .tables import format_table
 
     lines = [f"{found.dataset}, start method {found.start_method}, on {found.machine}",
-             format_table(found.rows, PROFILE_COLUMNS),
+             format_table(found.rows, PROFILE_COLUMNS[:4] + PREDICTED * any(r.get("limit") for r in found.rows)
+                          + PROFILE_COLUMNS[4:]),
              "first batch: iterator created to first batch (worker start-up plus one batch); samples/s: the steady "
-             "rate after it (median, min, max over the repeats); data wait: the share of the time spent in "
+             "rate after it (median, min, max over the repeats); predicted: the loader model's rate and the limit that binds "
+             "there (helpers/which_workers.py); data wait: the share of the time spent in "
              "next(loader) with --step; USS growth: what each worker's private memory grew over the pass; "
              "/dev/shm: how much more the machine's /dev/shm held at the end than before the pass (batches in flight; "
              "on a shared machine other programs' use shows too).", *found.notes]
@@ -365,13 +378,10 @@ def report(found: Profile) -> str:
                       else "."))
     rec = found.recommendation
     if rec is not None:
-        lines.append(f"Recommended: num_workers={rec['num_workers']} ({rec['images_per_s']:.1f} samples/s, the fewest "
-                     f"workers within 5% of the best), persistent_workers={rec['persistent_workers']}, "
+        lines.append(f"Recommended: num_workers={rec['num_workers']} ({rec['images_per_s']:.1f} samples/s, "
+                     f"{rec['why']}), persistent_workers={rec['persistent_workers']}, "
                      f"prefetch_factor={rec['prefetch_factor']}, pin_memory={rec['pin_memory']}")
-        wait = next((r["data_wait_fraction"] for r in found.rows if r["num_workers"] == rec["num_workers"]), None)
-        if wait is not None and wait > 0.05:
-            lines.append(f"  data wait is still {wait:.0%} there: the step waits for the loader; make each sample "
-                         "cheaper (notebook 06) or try more workers if the cores allow")
+        lines += [line.replace("images/s", "samples/s") for line in rec.get("model", [])]
         if rec["limited_by_memory"]:
             lines.append("  memory limits it: more workers would be faster but would not fit the budget")
     return "\n".join(lines + [found.conditions])

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from .. import options
 from ..errors import OptionError
 from ..loading.loaders import PERSISTENT_WORKERS
+from ..loading.stalls import refuse_without_signals
 from ..loading.transforms import PIPELINES
 
 
@@ -34,9 +35,9 @@ class TrainConfig:
     data: str | None = option(None, "ImageFolder root (class folders inside); default: the generated sample set in "
                                     "data/sample ($HELPERS_DATA_DIR/sample), made on first use")
     epochs: int = option(3, "total epochs, counting resumed ones", options.positive_int)
-    num_workers: int | str = option(2, "DataLoader worker processes, or auto: start at the usable cores and move "
-                                        "num_workers and prefetch_factor between epochs toward a data wait under 5 percent",
-                                    options.worker_count_or_auto)
+    num_workers: int | str = option(2, "DataLoader worker processes, or auto: start at Little's law's count from one "
+                                        "item's measured cost, then try neighbours between epochs and settle on the "
+                                        "fewest workers tied with the best", options.worker_count_or_auto)
     batch_size: int = option(16, "images per batch (per process under torchrun)", options.positive_int)
     image_size: int = option(224, "side of the square model input, in pixels", options.positive_int)
     pipeline: str = option("standard", "; ".join(f"{k}: {v}" for k, v in PIPELINES.items()), choices=tuple(PIPELINES))
@@ -56,6 +57,8 @@ class TrainConfig:
                                      options.positive_int)
     persistent_workers: bool = option(PERSISTENT_WORKERS, "start workers afresh for every pass instead of keeping them alive "
                                             "between epochs (start-up paid each time; ignored with --num-workers 0)")
+    read_latency_ms: float = option(0.0, "each file read first waits this many ms: the bench's model of remote "
+                                         "storage (a sleep that uses no core)", options.milliseconds)
     prefetch_factor: int | None = option(None, "batches each worker loads ahead (needs --num-workers 1 or more)",
                                          options.positive_int)
     timeout: float = option(0, "seconds to wait for a batch before failing; 0 waits for ever", options.seconds)
@@ -83,6 +86,8 @@ class TrainConfig:
             except argparse.ArgumentTypeError as exc:
                 raise OptionError(f"{flag_of(f.name)}: {exc}") from None
         options.needs_workers(flag_of("prefetch_factor"), self.prefetch_factor, self.num_workers)
+        if self.stall_s is not None:
+            refuse_without_signals(flag_of("stall_s"))
         if self.checkpoint_every_steps and self.checkpoint is None:
             raise OptionError(f"--checkpoint-every-steps {self.checkpoint_every_steps} with --checkpoint '': there is "
                               f"no file to write; give --checkpoint FILE")

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import asdict, replace
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
-from .autotune import AutoWorkers
+from .autotune import AutoWorkers, window_rates
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from ..errors import CheckpointError
@@ -19,6 +19,7 @@ from ..loading.samples import data_or_sample
 from ..loading.stalls import watching
 from ..loading.verify import refuse_bad_files
 from ..machine import rank_cores
+from ..which_workers import measured_costs
 
 __all__ = ["TrainConfig", "fit", "fit_once", "loaders_for", "pretrained_against_random"]
 
@@ -35,7 +36,8 @@ def loaders_for(config: TrainConfig, device: str | torch.device | None = None, r
                             val_fraction=config.val_fraction, seed=config.seed,
                             device=config.device if device is None else device,
                             persistent_workers=config.persistent_workers, prefetch_factor=config.prefetch_factor,
-                            start_method=config.start_method, timeout=config.timeout, resumable=resumable)
+                            start_method=config.start_method, timeout=config.timeout, resumable=resumable,
+                            read_latency_ms=config.read_latency_ms)
     if check and config.strict_data:
         refuse_bad_files([*loaders.train.dataset.samples, *loaders.val.dataset.samples], config.num_workers)
     return loaders
@@ -76,7 +78,9 @@ def fit(config: TrainConfig, loaders: Loaders | None = None, log=print) -> dict[
 def tune_workers(config: TrainConfig, loaders: Loaders, history: dict[str, list], hooks: EpochHooks, log) -> None:
     """--num-workers auto: HOOKS read each epoch's data wait, and give the next epoch new loaders when the tuner moves;
     each decision ends the epoch's line and is kept in HISTORY (so in the checkpoint, for --resume)."""
-    tuner = AutoWorkers(history, config.prefetch_factor)
+    costs = measured_costs(loaders.val.dataset, loaders.val.collate_fn, config.batch_size, rank_cores()[0],
+                           on_cores=loaders.device.type == "cpu")
+    tuner = AutoWorkers(history, config.prefetch_factor, costs=costs)
     in_use = {"setting": (loaders.train.num_workers, loaders.train.prefetch_factor or 2)}
 
     def swap(epoch: int, pair: tuple) -> tuple:
@@ -91,8 +95,12 @@ def tune_workers(config: TrainConfig, loaders: Loaders, history: dict[str, list]
 
     log(tuner.start_line())
     hooks.swap = swap
-    hooks.measured = lambda epoch, seconds, train, val: tuner.after_epoch(epoch, seconds,
-                                                                          train.data_seconds + val.data_seconds)
+    def measured(epoch: int, seconds: float, train: Any, val: Any) -> None:
+        waited, images = train.data_seconds + val.data_seconds, train.images + val.images
+        tuner.after_epoch(epoch, seconds, waited, rates=window_rates(train.marks, train.images),
+                          step_s=max(seconds - waited, 0.0) / max(images, 1))
+
+    hooks.measured = measured
     hooks.note = lambda seconds: tuner.note
 
 

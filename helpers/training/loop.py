@@ -42,6 +42,7 @@ class EpochResult:
     skipped: int = 0     # unreadable files left out of this pass
     data_seconds: float = 0.0  # of SECONDS, the time spent waiting for the loader's next batch
     skipped_example: str = ""  # one skipped file and its reason, for the message when nothing could be read
+    marks: list[float] = field(default_factory=list)  # the pass's start, then when each batch arrived (auto reads them)
 
 
 @dataclass
@@ -52,13 +53,14 @@ class Pass:
     data_seconds: float = 0.0
     drawn: int = 0  # batches taken from the loader, readable or not
     start: float = field(default_factory=lambda: time.perf_counter())
+    marks: list[float] = field(default_factory=list)
 
     def result(self, loss_sum: float, correct: int, seen: int, steps: list[float] | None = None) -> EpochResult:
         """The pass's metrics, averaged over the SEEN images it could read."""
         example = next(iter(self.skipped.reasons.items()), None)
         return EpochResult(loss_sum / max(1, seen), 100.0 * correct / max(1, seen), seen,
                            time.perf_counter() - self.start, steps or [], len(self.skipped), self.data_seconds,
-                           f"{example[0]}: {example[1]}" if example else "")
+                           f"{example[0]}: {example[1]}" if example else "", [self.start, *self.marks])
 
 
 def batches(loader: Iterable, seen: Pass, max_batches: int | None = None, desc: str = "",
@@ -75,6 +77,7 @@ def batches(loader: Iterable, seen: Pass, max_batches: int | None = None, desc: 
             seen.data_seconds += time.perf_counter() - before
             if batch is None:
                 break
+            seen.marks.append(time.perf_counter())
             seen.drawn += 1
             bar.update()
             if seen.skipped.note(batch):  # False: every image of the batch was unreadable
