@@ -7,7 +7,7 @@ os.environ["HELPERS_OFFLINE"] = "1"  # tests and CI never try to download ImageN
 
 
 def pytest_configure(config):
-    """nbval starts its kernels as the main job does (helpers/kernels.py: private Unix sockets, each kernel's process
+    """nbval starts its kernels as the main job does (helpers/app/kernels.py: private Unix sockets, each kernel's process
     group ended at the end of the session), and a cell past run-notebooks' quick limit fails rather than waits."""
     if not getattr(config.option, "nbval", False):
         return
@@ -40,12 +40,19 @@ def _lessons():
     return lessons
 
 
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not slow"` sees the marks added here
 def pytest_collection_modifyitems(session, config, items):
-    """The lesson tests run last, so the notebooks nbval executes in this session have been probed by then."""
+    """The lesson tests run last, so the notebooks nbval executes in this session have been probed by then; a lesson
+    test whose notebook nbval does not run in this session executes it itself, and is marked slow."""
     last = [item for item in items if item.path.name == "test_lessons.py"]
     if last:
         items[:] = [item for item in items if item.path.name != "test_lessons.py"] + last
         config._lesson_probes = {stem: lesson.probe for stem, lesson in last[0].module.LESSONS.items()}
+        probed = {item.path.stem for item in items if type(item).__name__ == "IPyNbCell"}
+        for item in last:
+            stem = getattr(item, "callspec", None) and item.callspec.params.get("stem")
+            if stem and stem not in probed:
+                item.add_marker(pytest.mark.slow)
 
 
 def _nbval_cell(item):

@@ -3,7 +3,7 @@ import pytest
 
 from helpers.errors import OptionError
 from helpers.training.autotune import AutoWorkers, Limits, Tried, decide, start, window_rates
-from helpers.training.config import TrainConfig, refuse_auto_workers
+from helpers.training.config import TrainConfig
 from helpers.which_workers import Costs
 
 LIMITS = Limits(cores=2, memory_mb=4000, cap=8)
@@ -62,11 +62,14 @@ def test_memory_over_the_budget_takes_a_worker_away_and_is_never_picked():
     assert decide(tried, LIMITS).num_workers == 2
 
 
-def test_window_rates_split_the_pass_into_equal_runs_of_batches():
+def test_window_rates_split_the_pass_into_equal_runs_of_whole_rounds_of_batches():
     marks = [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 19.0]  # the last batch took 10 s
     rates = window_rates(marks, images=160)
     assert len(rates) == 5 and rates[0] == pytest.approx(16.0) and rates[-1] == pytest.approx(32 / 11)
-    assert window_rates(marks[:4], images=48) == ()  # 3 batches: too few windows
+    bursts = [0.0, 1.0, 1.001, 2.0, 2.001, 3.0, 3.001, 4.0, 4.001, 5.0, 5.001]  # 2 workers, a batch each at once
+    assert window_rates(bursts, images=160, workers=2) == pytest.approx([32 / 1.001, 32 / 1.0, 32 / 1.0, 32 / 1.0,
+                                                                         32 / 1.0], rel=1e-3)
+    assert window_rates(marks[:4], images=48, workers=8) == ()  # 3 batches, rounds of 8: no whole window
 
 
 def test_the_tuner_records_each_epoch_in_the_history_and_a_resumed_one_goes_on_from_there():
@@ -88,8 +91,6 @@ def test_auto_is_accepted_by_train_and_refused_where_nothing_tunes_it():
     assert TrainConfig(num_workers="auto").num_workers == "auto"
     with pytest.raises(OptionError, match="--num-workers: got 'many'; accepted: .* or auto"):
         TrainConfig(num_workers="many")
-    with pytest.raises(OptionError, match="cached does not tune the workers"):
-        refuse_auto_workers(TrainConfig(num_workers="auto"), "cached")
     assert TrainConfig(read_latency_ms=25).read_latency_ms == 25
     with pytest.raises(OptionError, match="--read-latency-ms"):
         TrainConfig(read_latency_ms=-1)

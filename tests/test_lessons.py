@@ -12,6 +12,8 @@ from typing import Callable
 import pytest
 
 import lessons
+from helpers.verdict import SAME, SLOWER, verdict
+from helpers.which_workers import CORES, MAIN, STEP, WAITING
 
 
 @dataclass
@@ -52,18 +54,13 @@ def found(stem: str) -> lessons.Found:
 
 # --- lessons 00 ---
 @lesson("00_setup_and_data",
-        probe="dict(wait_none=no_workers['data_wait_fraction'], wait_best=best['data_wait_fraction'], "
-              "best_workers=best['num_workers'], most_workers=blog[-1]['num_workers'], "
-              "blog_lines_fail=sum(compiles(line) != 'compiles' for line in blog_lines), "
+        probe="dict(blog_lines_fail=sum(compiles(line) != 'compiles' for line in blog_lines), "
               "fixed_lines_compile=all(compiles(line) == 'compiles' for line in fixed_lines), "
               "smaller=smaller, sized=len(sizes), kept=kept, images=len(dataset), "
               "left_out=[name.split(':')[0] for name in left_out])",
-        reversed=(dict(wait_none=0.3), dict(wait_best=0.8), dict(best_workers=16), dict(blog_lines_fail=1),
+        reversed=(dict(blog_lines_fail=1),
                   dict(fixed_lines_compile=False), dict(smaller=10), dict(kept=3), dict(left_out=[])))
 def _setup_and_data(f: dict) -> None:
-    assert f["wait_none"] > 0.5, "with no workers the blog's epoch waits for data most of the time"
-    assert f["wait_best"] < f["wait_none"] / 2, "workers cut the wait"
-    assert 0 < f["best_workers"] < f["most_workers"], "past the fastest setting more workers were slower"
     assert f["blog_lines_fail"] == 2 and f["fixed_lines_compile"], "defect 1: both blog lines fail, both fixes compile"
     assert f["smaller"] > f["sized"] / 2, "the blog's 512 px resize enlarges most images"
     assert f["kept"] == f["images"] - 1 and f["left_out"] == ["cut_short.jpg"], "the loader leaves out the bad file"
@@ -115,11 +112,14 @@ def _splitting(f: dict) -> None:
               "bootstrapping=any('bootstrapping phase' in e for e in without_guard.errors), "
               "with_guard_exit=with_guard.returncode, with_guard_out=with_guard.stdout.strip(), "
               "plain_items=len(seen[False]), plain_counts=sorted(set(seen[False].values())), "
-              "sharded_items=len(seen[True]), sharded_counts=sorted(set(seen[True].values())))",
+              "sharded_items=len(seen[True]), sharded_counts=sorted(set(seen[True].values())), "
+              "loaded={n: values for n, values in loaded.items() if n in (0, 1)})",
         reversed=(dict(workers_not_kernel=False), dict(turns=[0, 0, 1, 1]), dict(pinned_only_for_cuda=False),
                   dict(served_persistent=4), dict(in_cell_ok=[True, True]), dict(in_module_ok=False),
                   dict(without_guard_exit=0), dict(with_guard_exit=1), dict(plain_counts=[1]),
-                  dict(sharded_counts=[2])))
+                  dict(sharded_counts=[2]),
+                  dict(loaded={"0": [300.0, 310.0, 305.0, 300.0, 295.0], "1": [600.0, 620.0, 610.0, 600.0, 590.0]}),
+                  dict(loaded={"0": [300.0, 310.0], "1": [290.0, 300.0]})))
 def _workers(f: dict) -> None:
     assert f["worker_processes"] == 2 and f["workers_not_kernel"], "2 workers: two processes, not the kernel's"
     assert f["whole_batches"] and f["turns"] == [0, 1, 0, 1], "each batch built whole, dealt to the workers in turn"
@@ -131,6 +131,8 @@ def _workers(f: dict) -> None:
         "the script runs with the guard"
     assert f["plain_items"] == 8 and f["plain_counts"] == [2], "unsharded, each item arrives once per worker"
     assert f["sharded_items"] == 8 and f["sharded_counts"] == [1], "sharded with get_worker_info(), each item once"
+    assert verdict(f["loaded"]["1"], f["loaded"]["0"]) in (SLOWER, SAME), \
+        "loading alone, one worker is no faster than none, by the verdict over the rounds"
 
 
 # --- lessons 09 ---
@@ -194,23 +196,30 @@ def _training(f: dict) -> None:
 
 # --- lessons 05 ---
 @lesson("05_timing_workers",
-        probe="dict(first_slower={n: first_batch[n] > steady_batch[n] for n in workers if n > 0}, "
-              "settings=sorted(first_batch), workers=sorted(workers), "
-              "e2e_waits=[r['data_wait_fraction'] for r in end_to_end.rows], "
-              "e2e_settings=len(e2e_workers) * 2, "
-              "blog_wait_none=[r['data_wait_fraction'] for r in blog_table if r['setup'] == 'blog 512px b4'][0], "
-              "blog_wait_fastest=min((r for r in blog_table if r['setup'] == 'blog 512px b4'), "
-              "key=lambda r: r['epoch_s'])['data_wait_fraction'])",
-        reversed=(dict(first_slower={"1": True, "2": False}), dict(settings=[0]), dict(e2e_waits=[None, 0.1]),
-                  dict(blog_wait_none=0.05)))
+        probe="dict(first_batch={n: first_batch[n] for n in workers if n > 0}, "
+              "steady_batch={n: steady_batch[n] for n in workers if n > 0}, "
+              "settings=[row.setting for row in swept], workers=list(workers), "
+              "loaded={row.setting: row.values for row in swept if row.setting in (0, 1)}, "
+              "e2e_waits=[r['data_wait_fraction'] for r in end_to_end.rows], e2e_settings=len(e2e_workers) * 2, "
+              "ceilings=sorted(end_to_end.model_images_per_s), pipelines=sorted({r['pipeline'] for r in end_to_end.rows}), "
+              "predicted=[(r['predicted_images_per_s'], r['predicted_limit']) for r in end_to_end.rows])",
+        reversed=(dict(first_batch={"1": [0.01] * 5, "2": [0.01] * 5, "4": [0.01] * 5}), dict(settings=[0]),
+                  dict(loaded={"0": [800.0, 800.0, 810.0, 790.0, 800.0], "1": [1600.0, 1650.0, 1700.0, 1600.0, 1620.0]}),
+                  dict(loaded={"0": [800.0, 810.0], "1": [790.0, 800.0]}),
+                  dict(e2e_waits=[None, 0.1]), dict(ceilings=["fast"]), dict(predicted=[[None, None]] * 4)))
 def _timing_workers(f: dict) -> None:
-    assert f["first_slower"] and all(f["first_slower"].values()), \
-        "with workers, the first batch (start-up) takes longer than a steady batch"
+    for n, first in f["first_batch"].items():
+        assert verdict(first, f["steady_batch"][n], higher_is_better=False) == SLOWER, \
+            f"with {n} workers the first batch (start-up) is slower than a steady one, by the verdict over the repeats"
     assert f["settings"] == f["workers"], "every num_workers setting of the sweep was timed"
+    assert verdict(f["loaded"]["1"], f["loaded"]["0"]) in (SLOWER, SAME), \
+        "loading alone, one worker is no faster than none, by the verdict over the repeats"
     assert len(f["e2e_waits"]) == f["e2e_settings"] and all(w is not None and 0 <= w < 1 for w in f["e2e_waits"]), \
         "end to end, the data wait is measured for every row, as a share of each step"
-    assert f["blog_wait_none"] > 0.5 > 0.1 > f["blog_wait_fastest"], \
-        "the blog's table: most of the epoch waiting with no workers, almost none at its fastest setting"
+    assert f["ceilings"] == f["pipelines"], "the model ceiling (the step on a batch in memory) is timed for every pipeline"
+    assert len(f["predicted"]) == f["e2e_settings"] and all(
+        rate and rate > 0 and limit in (STEP, CORES, WAITING, MAIN) for rate, limit in f["predicted"]), \
+        "beside every measured row, the loader model's prediction and the limit that binds there"
 
 
 # --- lessons 06 ---
@@ -232,19 +241,17 @@ def _cheaper_workers(f: dict) -> None:
 # --- lessons 07 ---
 
 @lesson("07_beyond_the_loader",
-        probe="dict(epoch_s={r['method']: r['epoch_s'] for r in rows[:2]}, moved=[r['change'] for r in moves], "
+        probe="dict(moved=[r['change'] for r in moves], "
               "in_view=dict(common=len(common), covered=sorted(x for s in seen.values() for x in s) == list(split)), "
               "ddp_returncode=result.returncode, "
               "ddp_shards=[dict(shared=r['shared'], distinct=r['distinct'], "
               "dealt=sum(v for k, v in r.items() if k.startswith('rank '))) for r in shards], "
               "encoded_kb=encoded_kb, decoded_kb=decoded_kb)",
-        reversed=(dict(epoch_s={"loader-fed": 0.01, "cached features": 2.0}), dict(moved=[0.1, 0.14, 0.23]),
+        reversed=(dict(moved=[0.1, 0.14, 0.23]),
                   dict(moved=[0.0, 0.0, 0.23]), dict(in_view=dict(common=4, covered=True)),
                   dict(ddp_shards=[dict(shared=3, distinct=157, dealt=160)]), dict(ddp_returncode=1),
                   dict(encoded_kb=60.0, decoded_kb=49.0)))
 def _beyond_the_loader(f: dict) -> None:
-    e = f["epoch_s"]
-    assert e["cached features"] < e["loader-fed"] / 10, "an epoch from cached features is a small part of one from images"
     frozen, augmented, unfrozen = f["moved"]
     assert frozen == 0.0 and augmented > 0 and unfrozen > 0, "only a fixed transform and a frozen backbone repeat"
     assert f["in_view"] == dict(common=0, covered=True), "DistributedSampler deals each rank a disjoint share"
@@ -284,11 +291,10 @@ def _worker_memory(f: dict) -> None:
               "burst={str(f): n for f, n in burst.items()}, "
               "same_pids={str(p): len({frozenset(r['pid'] for r in rows if r['epoch'] == e) for e in (0, 1)}) == 1 "
               "for p, rows in passes.items()}, "
-              "fast_wait=wait[0]['main_wait_fraction'], slow_wait=wait[consumer_ms]['main_wait_fraction'], "
               "process_pids=len({r['pid'] for r in mine}), thread_pids=len({r['pid'] for r in threaded}))",
         reversed=(dict(dealt={"worker 0": [0, 1, 2, 3], "worker 1": [4, 5, 6, 7]}), dict(burst={"2": 3, "4": 8}),
                   dict(same_pids={"False": True, "True": True}), dict(same_pids={"False": False, "True": False}),
-                  dict(fast_wait=0.05, slow_wait=0.4), dict(thread_pids=3), dict(process_pids=1)))
+                  dict(thread_pids=3), dict(process_pids=1)))
 def _see_the_workers(f: dict) -> None:
     n = f["workers"]
     assert f["dealt"] == {f"worker {k}": list(range(k, f["batches"], n)) for k in range(n)}, \
@@ -296,7 +302,6 @@ def _see_the_workers(f: dict) -> None:
     assert all(sent == int(factor) * n for factor, sent in f["burst"].items()), \
         "a pass starts by sending prefetch_factor x num_workers batches"
     assert f["same_pids"] == {"False": False, "True": True}, "only persistent workers serve both passes"
-    assert f["fast_wait"] > f["slow_wait"], "the fast consumer waited a larger share of its pass than the slow one"
     assert f["process_pids"] == n and f["thread_pids"] == 1, "worker processes are N processes; threads live in one"
 
 # --- end lessons 10 ---
@@ -305,19 +310,11 @@ def _see_the_workers(f: dict) -> None:
 # --- lessons 11 ---
 
 @lesson("11_specialised_loaders",
-        probe="dict(best={name: max(r['images_per_s'] for r in committed if r['loader'] == name) "
-              "for name in dict.fromkeys(r['loader'] for r in committed)}, "
-              "live_loaders=sorted({r['loader'] for r in live.rows}), "
+        probe="dict(live_loaders=sorted({r['loader'] for r in live.rows}), "
               "live_dataloader_workers=[r['num_workers'] for r in live.rows if r['loader'] == 'dataloader'], "
               "workers=list(workers), installed=[n for n in LOADERS if n == 'dataloader' or not missing(n)])",
-        reversed=(dict(best={"dataloader": 960.3, "nodes": 700.0, "spdl": 644.2, "dali": 449.9}),
-                  dict(best={"dataloader": 960.3, "nodes": 977.6, "spdl": 990.0, "dali": 449.9}),
-                  dict(best={"dataloader": 960.3, "nodes": 977.6, "spdl": 644.2, "dali": 700.0}),
-                  dict(live_dataloader_workers=[1]), dict(live_loaders=["dataloader", "made-up"])))
+        reversed=(dict(live_dataloader_workers=[1]), dict(live_loaders=["dataloader", "made-up"])))
 def _specialised_loaders(f: dict) -> None:
-    b = f["best"]
-    assert abs(b["dataloader"] / b["nodes"] - 1) <= 0.10, "the committed run: nodes and the DataLoader within 10 %"
-    assert b["spdl"] < b["dataloader"] and b["dali"] < b["spdl"], "the committed run: SPDL slower, DALI slowest"
     assert f["live_dataloader_workers"] == f["workers"], "the live run timed the DataLoader at every setting"
     assert f["live_loaders"] == sorted(f["installed"]), "the live run timed every installed loader and nothing else"
 
@@ -326,33 +323,34 @@ def _specialised_loaders(f: dict) -> None:
 # --- lessons 12 ---
 @lesson("12_far_away_storage",
         probe="dict(samples=len(index.samples), wrapped=wrapped, fixed=fixed, cores=cores, far_ms=max(latencies_ms), "
-              "best_far=best[max(latencies_ms)]['num_workers'], need_far=need[max(latencies_ms)], "
+              "need_far=need[max(latencies_ms)], "
               "cold_cached=before, warm_cached=resident_fraction(copies))",
-        reversed=(dict(wrapped=200), dict(fixed=400), dict(best_far=2), dict(need_far=2.0), dict(cold_cached=1.0),
+        reversed=(dict(wrapped=200), dict(fixed=400), dict(need_far=2.0), dict(cold_cached=1.0),
                   dict(warm_cached=0.0)))
 def _far_away(f: dict) -> None:
     assert f["wrapped"] == 2 * f["samples"], "2 shards, 4 workers, the wrap-around shortcut: every sample twice"
     assert f["fixed"] == f["samples"], "split by shard and by sample: every sample once"
     assert f["far_ms"] > 0 and f["need_far"] > f["cores"], "Little's law asks for more workers than cores"
-    assert f["best_far"] > f["cores"], "when files wait on storage the fastest pass used more workers than cores"
     assert f["cold_cached"] == 0 and f["warm_cached"] == 1, "evict empties the page cache of the files; a read fills it"
 # --- end lessons 12 ---
 
 # --- lessons 13 ---
 @lesson("13_your_own_loader",
-        probe="dict(asked=list(workers), rows=[r['num_workers'] for r in rows], profile_status=run.returncode, "
+        probe="dict(asked=list(workers), rows=[r['num_workers'] for r in read_csv(folder / 'profile.csv')], "
+              "waits=[r['data_wait_fraction'] for r in read_csv(folder / 'profile.csv')], profile_status=run.returncode, "
               "recommended='Recommended: num_workers=' in run.stdout, "
               "list_named='dataset.entries: a list of 300,000 entries' in copies['make_list_loader'].stdout, "
               "table_named='Copy-on-read culprits' in copies['make_table_loader'].stdout, "
               "table_walked='No attribute of the dataset holds many Python objects' in "
               "copies['make_table_loader'].stdout, stall_status=stalled.returncode, stuck_in=where, "
-              "auto_status=tuned.returncode, epochs=epochs, "
+              "auto_status=tuned.returncode, epochs=epochs, explained='  model: ' in run.stdout, "
               "decisions=sum('[workers' in line for line in tuned.stdout.splitlines()))",
-        reversed=(dict(rows=[0]), dict(recommended=False), dict(list_named=False), dict(table_named=True),
+        reversed=(dict(rows=[0]), dict(waits=[None, 0.3, 0.1]), dict(recommended=False), dict(explained=False), dict(list_named=False), dict(table_named=True),
                   dict(stall_status=0), dict(stuck_in="wait"), dict(decisions=0)))
 def _your_own_loader(f: dict) -> None:
     assert f["profile_status"] == 0 and f["rows"] == f["asked"], "profile gives one row per num_workers asked for"
-    assert f["recommended"], "profile recommends num_workers by the course's rule"
+    assert all(w is not None and 0 <= w < 1 for w in f["waits"]), "with --step, the data wait is measured at every setting"
+    assert f["recommended"] and f["explained"], "profile recommends num_workers by the one pick, the model explaining it"
     assert f["list_named"], "the walk in a worker names the list of (path, label) tuples"
     assert f["table_walked"] and not f["table_named"], "the same index in a SampleTable is walked and names nothing"
     assert f["stall_status"] == 2, "a stall ends with exit status 2"

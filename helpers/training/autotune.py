@@ -60,10 +60,6 @@ class Decision:
     reason: str
     settled: bool = False
 
-    @property
-    def setting(self) -> tuple[int, int]:
-        return self.num_workers, self.prefetch_factor
-
 
 def start(costs: Costs | None, limits: Limits) -> int:
     """The first epoch's workers: Little's law's count from the measured costs (the cores without them), capped."""
@@ -74,11 +70,8 @@ def start(costs: Costs | None, limits: Limits) -> int:
 
 def decide(tried: list[Tried], limits: Limits, costs: Costs | None = None) -> Decision:
     """The setting for the next epoch, from every epoch so far (the last one's setting is the current one)."""
-    last = tried[-1]
-    n, p = last.setting
-    seen = {t.num_workers: t for t in tried}  # the latest epoch of each worker count
-    cap = max(limits.cap, limits.cores)
-    per_worker = last.memory_mb / (n + 1)
+    last, before = tried[-1], (tried[-2] if len(tried) > 1 else None)
+    (n, p), seen = last.setting, {t.num_workers: t for t in tried}  # the latest epoch of each worker count
     if last.memory_mb > limits.memory_mb and n > 1:
         return Decision(n - 1, p, f"memory {last.memory_mb:.0f} MB over the {limits.memory_mb:.0f} MB budget: "
                                   "one worker fewer")
@@ -86,12 +79,11 @@ def decide(tried: list[Tried], limits: Limits, costs: Costs | None = None) -> De
     chosen, why = pick({k: list(t.rates) or [1 / t.seconds] for k, t in fits.items()})
     binds = predict(costs, n).limit if costs else None
     wait = f"data wait {last.data_wait:.0%}" + (f", the model's limit at {n}: {binds}" if binds else "")
-    up, down = min(cap, n + max(1, n // 2)), max(1, n - max(1, n // 2))
-    before = tried[-2] if len(tried) > 1 else None
+    up = min(max(limits.cap, limits.cores), n + max(1, n // 2))
     climbing = before is None or before.num_workers < n
     worth = before is None or verdict(list(last.rates), list(before.rates)) == FASTER
     if (last.data_wait >= TARGET and binds in (None, WAITING) and climbing and worth and up > n and up not in seen
-            and last.memory_mb + (up - n) * per_worker <= limits.memory_mb):
+            and last.memory_mb * (up + 1) / (n + 1) <= limits.memory_mb):
         return Decision(up, p, f"{wait}: more workers")
     below = max(1, chosen - max(1, chosen // 2))
     if below < chosen and below not in seen:
@@ -118,13 +110,17 @@ def memory_now_mb() -> float:
     return total
 
 
-def window_rates(marks: Sequence[float], images: int, windows: int = WINDOWS) -> tuple[float, ...]:
-    """Images/s in each of WINDOWS equal runs of batches, from MARKS (when each batch arrived, the pass's start first)."""
-    batches = len(marks) - 1
-    if batches < windows:
+def window_rates(marks: Sequence[float], images: int, workers: int = 1, windows: int = WINDOWS) -> tuple[float, ...]:
+    """Images/s in up to WINDOWS equal runs of batches, from MARKS (the pass's start, then each batch's arrival).
+
+    A run holds whole rounds of the WORKERS (a multiple of num_workers batches): they deliver in bursts of about one
+    batch each, and a window that ends inside a burst would read its rate from a few milliseconds."""
+    batches, rounds = len(marks) - 1, max(workers, 1)
+    size = rounds * max(1, math.ceil(batches / windows / rounds))
+    if batches < 1 or size > batches:
         return ()
-    per_batch, edges = images / batches, [round(k * batches / windows) for k in range(windows + 1)]
-    return tuple((b - a) * per_batch / (marks[b] - marks[a]) for a, b in zip(edges, edges[1:]))
+    per_batch = images / batches
+    return tuple(size * per_batch / (marks[b + size] - marks[b]) for b in range(0, batches - size + 1, size))
 
 
 class AutoWorkers:

@@ -97,7 +97,7 @@ def tune_workers(config: TrainConfig, loaders: Loaders, history: dict[str, list]
     hooks.swap = swap
     def measured(epoch: int, seconds: float, train: Any, val: Any) -> None:
         waited, images = train.data_seconds + val.data_seconds, train.images + val.images
-        tuner.after_epoch(epoch, seconds, waited, rates=window_rates(train.marks, train.images),
+        tuner.after_epoch(epoch, seconds, waited, rates=window_rates(train.marks, train.images, tuner.num_workers),
                           step_s=max(seconds - waited, 0.0) / max(images, 1))
 
     hooks.measured = measured
