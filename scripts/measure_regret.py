@@ -8,8 +8,8 @@ Per scenario, on the sample set at --size px (batch 8, CPU):
      persistent workers after one not timed, images/s from iter() to the last batch, and PSS at its end;
   3. each policy's median as a share of the best measured setting that fits the memory budget, and the verdict
      (helpers/verdict.py) of each policy against that best and of auto against the cores-capped policy.
-Policies: auto; the usable cores; PyTorch's default 0; a fixed 4 (d2l's choice); Lightning's suggestion (the CPUs
-per rank, os.cpu_count() here: one rank); 2 x the cores.
+Policies: auto; the usable cores; PyTorch's default 0; a fixed 4 (d2l's choice); Lightning's suggestion (its
+suggested_max_num_workers, lightning_fabric/utilities/data.py: max(1, CPUs // ranks - 1), one rank here); 2 x cores.
 Scenarios: cpu (a slow pure-Python transform, --busy-ms per image), storage (every file waits 25 ms: the storage
 model, helpers/loading/storage.py), consumer (the plain loader, a step that sleeps --step-ms per batch: an
 accelerator's step, the main process waits without a core), memory (the slow transform, and an index of --entries
@@ -165,8 +165,9 @@ def main() -> int:
     cores = usable_cores()
     pipe = build_pipeline("blog", args.size)
     plain = pipe.dataset(index_image_folder(sample_dir()).samples)
+    lightning = max(1, (os.cpu_count() or 1) - 1)  # lightning_fabric's suggested_max_num_workers, one rank
     policies = {"auto": None, "usable cores": cores, "PyTorch default 0": 0, "fixed 4 (d2l)": 4,
-                f"Lightning (CPUs per rank, {os.cpu_count()})": os.cpu_count(), "2 x cores": 2 * cores}
+                f"Lightning ({lightning})": lightning, "2 x cores": 2 * cores}
     lines = [f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
              f"command: flock /tmp/heavy.lock env PYTHONPATH=$PWD .venv/bin/python scripts/measure_regret.py "
              f"{' '.join(sys.argv[1:])}",
