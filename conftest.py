@@ -7,7 +7,7 @@ os.environ["HELPERS_OFFLINE"] = "1"  # tests and CI never try to download ImageN
 
 
 def pytest_configure(config):
-    """nbval starts its kernels as the main job does (helpers/kernels.py: private Unix sockets, each kernel's process
+    """nbval starts its kernels as the main job does (helpers/app/kernels.py: private Unix sockets, each kernel's process
     group ended at the end of the session), and a cell past run-notebooks' quick limit fails rather than waits."""
     if not getattr(config.option, "nbval", False):
         return

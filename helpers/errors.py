@@ -33,6 +33,10 @@ class WorkerFailure(CourseError, RuntimeError):
     """A DataLoader worker crashed, hung or could not start; the message names the likely cause and the fix."""
 
 
+class UserCodeError(CourseError, RuntimeError):
+    """The user's own code raised (their module, factory, step or a dataset item): their frames are printed first."""
+
+
 class LossNotFinite(CourseError, FloatingPointError):
     """Training produced a loss that is not a number; going on would train on garbage."""
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -54,33 +53,6 @@ def run_group(command: Sequence[str], *, timeout: float, env: dict[str, str] | N
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
-def run_until(command: Sequence[str], line: str, *, timeout: float, env: dict[str, str] | None = None,
-              cwd: str | Path | None = None) -> list[str]:
-    """Run COMMAND and SIGKILL its whole group (workers too) the moment it prints a line starting with LINE, as a
-    power cut or the OOM killer would; the lines it printed. Raises if it ended by itself first, or when TIMEOUT
-    seconds pass without that line (a timer kills the group, so a child that hangs without a word ends too)."""
-    proc = subprocess.Popen(list(command), cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True, start_new_session=True)
-    timer = threading.Timer(timeout, kill_group, args=(proc,))
-    timer.start()
-    seen: list[str] = []
-    try:
-        for out in proc.stdout:  # type: ignore[union-attr]
-            seen.append(out.rstrip("\n"))
-            if out.startswith(line):
-                kill_group(proc)
-                break
-        proc.wait(timeout=timeout)
-    finally:
-        timer.cancel()
-        kill_group(proc)
-        proc.stdout.close()  # type: ignore[union-attr]
-    if not (seen and seen[-1].startswith(line)) or proc.returncode != -signal.SIGKILL:
-        raise RuntimeError(f"{command[0]} ended (exit {proc.returncode}) before printing {line!r} within {timeout:g} s: "
-                           f"{seen[-3:]}")
-    return seen
-
-
 def call_in_child(module: str, call: str, *, timeout: float = 120, prefix: Sequence[str] = ()) -> str:
     """Run `from MODULE import *; CALL` in a fresh Python of its own process group (under PREFIX, e.g. unshare) and
     return the last line it printed: a demo that forks, hangs or exhausts a resource damages that process, never the
@@ -88,7 +60,7 @@ def call_in_child(module: str, call: str, *, timeout: float = 120, prefix: Seque
     import sys
 
     root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, *filter(None, [os.environ.get("PYTHONPATH")])])}
     done = run_group([*prefix, sys.executable, "-c", f"from {module} import *; {call}"], timeout=timeout, env=env)
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:

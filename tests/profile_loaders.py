@@ -124,3 +124,27 @@ class Slow(Dataset):
 
 def slow(num_workers: int) -> DataLoader:
     return DataLoader(Slow(), batch_size=4, num_workers=num_workers, worker_init_fn=note_pid)
+
+
+class Corrupt(Dataset):
+    """Item 37 raises, as one corrupt record in a user's data would."""
+
+    def __len__(self) -> int:
+        return 64
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        if i == 37:
+            raise ValueError(f"record {i} is corrupt")
+        return torch.zeros(2)
+
+
+def corrupt(num_workers: int) -> DataLoader:
+    return DataLoader(Corrupt(), batch_size=4, num_workers=num_workers)
+
+
+def factory_raises(num_workers: int) -> DataLoader:
+    raise KeyError("DATA_ROOT is not set")
+
+
+def step_raises(batch) -> None:
+    raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")

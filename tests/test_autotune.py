@@ -3,7 +3,7 @@ import pytest
 
 from helpers.errors import OptionError
 from helpers.training.autotune import AutoWorkers, Limits, Tried, decide, start, window_rates
-from helpers.training.config import TrainConfig, refuse_auto_workers
+from helpers.training.config import TrainConfig
 from helpers.which_workers import Costs
 
 LIMITS = Limits(cores=2, memory_mb=4000, cap=8)
@@ -91,8 +91,6 @@ def test_auto_is_accepted_by_train_and_refused_where_nothing_tunes_it():
     assert TrainConfig(num_workers="auto").num_workers == "auto"
     with pytest.raises(OptionError, match="--num-workers: got 'many'; accepted: .* or auto"):
         TrainConfig(num_workers="many")
-    with pytest.raises(OptionError, match="cached does not tune the workers"):
-        refuse_auto_workers(TrainConfig(num_workers="auto"), "cached")
     assert TrainConfig(read_latency_ms=25).read_latency_ms == 25
     with pytest.raises(OptionError, match="--read-latency-ms"):
         TrainConfig(read_latency_ms=-1)

@@ -137,6 +137,15 @@ def test_shard_summary_reads_what_each_rank_recorded(tmp_path):
     assert shard_summary(tmp_path / "seen") == [{"epoch": 1, "rank 0": 2, "rank 1": 2, "shared": 1, "distinct": 3}]
 
 
+def test_shard_summary_counts_a_sample_shared_by_any_two_of_three_ranks(tmp_path):
+    from helpers.training.ddp import shard_summary
+
+    for rank, files in enumerate((["a", "b"], ["b", "c"], ["c", "d"])):  # no sample in all three, two in two
+        (tmp_path / f"seen.rank{rank}.json").write_text(json.dumps({"rank": rank, "world_size": 3,
+                                                                     "epochs": {"1": files}}))
+    assert shard_summary(tmp_path / "seen")[0]["shared"] == 2
+
+
 def test_a_bug_on_rank_0_reaches_the_other_ranks_as_one_line_and_rank_0_keeps_its_traceback(monkeypatch):
     """Two ranks played in turn: rank 0's broadcast is recorded, then handed to rank 1 as the wire would."""
     from helpers.errors import CourseError

@@ -13,6 +13,7 @@ import pytest
 
 import lessons
 from helpers.verdict import SAME, SLOWER, verdict
+from helpers.which_workers import CORES, MAIN, STEP, WAITING
 
 
 @dataclass
@@ -200,11 +201,12 @@ def _training(f: dict) -> None:
               "settings=[row.setting for row in swept], workers=list(workers), "
               "loaded={row.setting: row.values for row in swept if row.setting in (0, 1)}, "
               "e2e_waits=[r['data_wait_fraction'] for r in end_to_end.rows], e2e_settings=len(e2e_workers) * 2, "
-              "ceilings=sorted(end_to_end.model_images_per_s), pipelines=sorted({r['pipeline'] for r in end_to_end.rows}))",
+              "ceilings=sorted(end_to_end.model_images_per_s), pipelines=sorted({r['pipeline'] for r in end_to_end.rows}), "
+              "predicted=[(r['predicted_images_per_s'], r['predicted_limit']) for r in end_to_end.rows])",
         reversed=(dict(first_batch={"1": [0.01] * 5, "2": [0.01] * 5, "4": [0.01] * 5}), dict(settings=[0]),
                   dict(loaded={"0": [800.0, 800.0, 810.0, 790.0, 800.0], "1": [1600.0, 1650.0, 1700.0, 1600.0, 1620.0]}),
                   dict(loaded={"0": [800.0, 810.0], "1": [790.0, 800.0]}),
-                  dict(e2e_waits=[None, 0.1]), dict(ceilings=["fast"])))
+                  dict(e2e_waits=[None, 0.1]), dict(ceilings=["fast"]), dict(predicted=[[None, None]] * 4)))
 def _timing_workers(f: dict) -> None:
     for n, first in f["first_batch"].items():
         assert verdict(first, f["steady_batch"][n], higher_is_better=False) == SLOWER, \
@@ -215,6 +217,9 @@ def _timing_workers(f: dict) -> None:
     assert len(f["e2e_waits"]) == f["e2e_settings"] and all(w is not None and 0 <= w < 1 for w in f["e2e_waits"]), \
         "end to end, the data wait is measured for every row, as a share of each step"
     assert f["ceilings"] == f["pipelines"], "the model ceiling (the step on a batch in memory) is timed for every pipeline"
+    assert len(f["predicted"]) == f["e2e_settings"] and all(
+        rate and rate > 0 and limit in (STEP, CORES, WAITING, MAIN) for rate, limit in f["predicted"]), \
+        "beside every measured row, the loader model's prediction and the limit that binds there"
 
 
 # --- lessons 06 ---
@@ -338,14 +343,14 @@ def _far_away(f: dict) -> None:
               "table_named='Copy-on-read culprits' in copies['make_table_loader'].stdout, "
               "table_walked='No attribute of the dataset holds many Python objects' in "
               "copies['make_table_loader'].stdout, stall_status=stalled.returncode, stuck_in=where, "
-              "auto_status=tuned.returncode, epochs=epochs, "
+              "auto_status=tuned.returncode, epochs=epochs, explained='  model: ' in run.stdout, "
               "decisions=sum('[workers' in line for line in tuned.stdout.splitlines()))",
-        reversed=(dict(rows=[0]), dict(waits=[None, 0.3, 0.1]), dict(recommended=False), dict(list_named=False), dict(table_named=True),
+        reversed=(dict(rows=[0]), dict(waits=[None, 0.3, 0.1]), dict(recommended=False), dict(explained=False), dict(list_named=False), dict(table_named=True),
                   dict(stall_status=0), dict(stuck_in="wait"), dict(decisions=0)))
 def _your_own_loader(f: dict) -> None:
     assert f["profile_status"] == 0 and f["rows"] == f["asked"], "profile gives one row per num_workers asked for"
     assert all(w is not None and 0 <= w < 1 for w in f["waits"]), "with --step, the data wait is measured at every setting"
-    assert f["recommended"], "profile recommends num_workers by the course's rule"
+    assert f["recommended"] and f["explained"], "profile recommends num_workers by the one pick, the model explaining it"
     assert f["list_named"], "the walk in a worker names the list of (path, label) tuples"
     assert f["table_walked"] and not f["table_named"], "the same index in a SampleTable is walked and names nothing"
     assert f["stall_status"] == 2, "a stall ends with exit status 2"

@@ -179,12 +179,22 @@ def unwritable_paths(tmp_path):
 @pytest.mark.parametrize("argv", [["train", "--checkpoint"], ["scripts/train.py", "--checkpoint"],
                                   ["scripts/train_ddp.py", "--checkpoint"], ["bench", "--csv"],
                                   ["bench", "--plot"], ["cached", "--cache"], ["run-notebooks", "--out"],
-                                  ["timeline", "--csv"], ["memory", "--plot"], ["epochs", "--csv"]])
+                                  ["timeline", "--csv"], ["memory", "--plot"], ["epochs", "--csv"],
+                                  ["verify", "data/sample", "--quarantine"]])
 def test_an_output_that_cannot_be_written_is_refused_before_any_work_naming_the_path_given(argv, capsys, tmp_path):
     for path in unwritable_paths(tmp_path):
         code, out, err = run_command([*argv, path], capsys)
         assert_one_clear_line(code, out, err, f"{argv[-1]} {path}", "cannot be written")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]  # nothing made, nothing left behind
+
+
+@pytest.mark.parametrize("command", ["cached", "scripts/train_ddp.py"])
+@pytest.mark.parametrize("option, value, words", [("--num-workers", "auto", "does not tune the workers"),
+                                                  ("--stall-s", "5", "does not watch for stalls"),
+                                                  ("--checkpoint-every-steps", "2", "after each epoch only")])
+def test_a_training_option_only_train_does_is_refused_before_any_work(command, option, value, words, capsys):
+    code, out, err = run_command([command, option, value, "--epochs", "1"], capsys)
+    assert_one_clear_line(code, out, err, f"{option} {value}: ", words)
 
 
 def test_the_writable_check_makes_no_folder_and_leaves_no_file(tmp_path):

@@ -1,11 +1,16 @@
 """Child processes end in all cases: a silent hung child, a server stopped with Ctrl+C."""
+import os
 import signal
 import subprocess
 import sys
 
 import pytest
 
-from helpers.processes import run_until, wait_passing_on_interrupt
+from helpers.processes import call_in_child, wait_passing_on_interrupt
+from power_cut import run_until
+
+
+
 
 
 def test_run_until_ends_a_child_that_hangs_without_printing():
@@ -60,3 +65,12 @@ def test_helpers_lab_passes_ctrl_c_on_and_waits_for_jupyterlab_to_stop(monkeypat
     monkeypatch.setattr(lab.subprocess, "Popen", lambda argv, **kw: started.append(kw) or server)
     assert lab.run_lab(["--no-browser"]) == 0
     assert server.signals == [signal.SIGTERM] and server.answers == [] and started[0]["start_new_session"]
+
+
+def test_a_child_gets_no_empty_path_entry_when_the_parent_had_none(monkeypatch):
+    """An empty PYTHONPATH entry is the current folder: a child must not import from wherever it happens to run."""
+    monkeypatch.delenv("PYTHONPATH", raising=False)
+    alone = call_in_child("os", "print(repr(environ['PYTHONPATH']))")
+    assert "" not in eval(alone).split(os.pathsep)
+    monkeypatch.setenv("PYTHONPATH", "/elsewhere")
+    assert eval(call_in_child("os", "print(repr(environ['PYTHONPATH']))")).split(os.pathsep)[1:] == ["/elsewhere"]

@@ -121,6 +121,28 @@ def test_bad_input_is_one_line_and_exit_status_2(spec, says, capsys):
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("argv, what, frame", [
+    (["profile_broken:make"], "error: importing profile_broken (MODULE:FACTORY profile_broken:make) raised KeyError",
+     'profile_broken.py", line 3, in <module>'),
+    (["profile_loaders:factory_raises"], "error: your factory profile_loaders:factory_raises(num_workers=",
+     "in factory_raises"),
+    (["profile_loaders:course", "--step", "profile_loaders:step_raises"],
+     "error: your step profile_loaders:step_raises raised RuntimeError: mat1 and mat2", "in step_raises"),
+    (["profile_loaders:corrupt", "--workers", "2"],
+     "error: dataset index 37, read in worker 1 raised ValueError: record 37 is corrupt", "in __getitem__"),
+    (["profile_loaders:corrupt", "--workers", "0"],
+     "error: dataset index 37, read in the main process raised ValueError: record 37 is corrupt", "in __getitem__"),
+])
+def test_an_error_in_the_users_code_shows_their_frames_then_one_line_and_exit_status_2(argv, what, frame, capsys):
+    assert main(["profile", *argv, "--path", HERE, "--repeats", "1", "--batches", "12"] +
+                ([] if "--workers" in argv else ["--workers", "0"])) == 2
+    err = capsys.readouterr().err
+    frames, last = err.rstrip().rsplit("\n", 1)
+    assert last.startswith(what) and "; " in last and " fix " in last, err
+    assert frames.startswith("Your code, most recent call last:") and frame in frames, err
+    assert "Traceback" not in err and "torch/" not in frames and "helpers/" not in frames, err
+
+
 @linux_only
 @pytest.mark.parametrize("factory, workers, where, holding", [
     ("stuck", "2", "in stuck_in_user_code", "fetching dataset indices [36, 37, 38, 39]"),

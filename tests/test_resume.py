@@ -5,16 +5,34 @@ import sys
 from pathlib import Path
 
 import pytest
+from typing import Any
+
 import torch
 
-from helpers.training.checkpoint import same_training_state
 from helpers.loading.loaders import build_loaders
 from helpers.training.loop import reseed
-from helpers.processes import run_group, run_until
+from helpers.processes import run_group
+from power_cut import run_until
 from helpers.loading.resume import EpochOrder
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def same_training_state(a: str | Path, b: str | Path) -> bool:
+    """Whether two checkpoints hold the same model and optimizer, every tensor equal bit for bit."""
+    first, second = (torch.load(p, map_location="cpu", weights_only=True) for p in (a, b))
+
+    def equal(x: Any, y: Any) -> bool:
+        if isinstance(x, torch.Tensor):
+            return isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)
+        if isinstance(x, dict):
+            return isinstance(y, dict) and x.keys() == y.keys() and all(equal(x[k], y[k]) for k in x)
+        if isinstance(x, (list, tuple)):
+            return isinstance(y, (list, tuple)) and len(x) == len(y) and all(map(equal, x, y))
+        return x == y
+
+    return all(equal(first[k], second[k]) for k in ("model_state_dict", "optimizer_state_dict"))
 
 
 def command(data: Path, checkpoint: Path, workers: list[str]) -> list[str]:

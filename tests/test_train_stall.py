@@ -94,3 +94,25 @@ def test_a_worker_still_starting_is_reported_and_not_signalled(tmp_path):
     assert texts == [f"worker 0 (pid {starting.pid}): still starting (its worker_init_fn has not run yet), so not "
                      "asked for its stack"]
     assert alive
+
+
+STUCK = """
+import signal, sys, tempfile, time
+from helpers.loading import stalls
+stalls.GRACE_S = 0.5
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR2})  # the interrupt never lands: stuck as in C code
+watch = stalls.Watchdog(0.3, lambda: "report", lambda: None, tempfile.mkdtemp(prefix="helpers-stall-"))
+print(watch.folder, flush=True)
+with watch, watch.waiting():
+    time.sleep(60)
+"""
+
+
+@linux_only
+def test_a_main_thread_that_never_returns_ends_from_the_watchdog_with_its_folder_removed():
+    from helpers.processes import run_group
+
+    done = run_group([sys.executable, "-c", STUCK], timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    folder = Path(done.stdout.splitlines()[0])
+    assert done.returncode == 2 and "ends here" in done.stderr
+    assert not folder.exists()

@@ -4,9 +4,50 @@ import sys
 
 import pytest
 
-from torch.utils.data import Dataset
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
 
-from helpers.lessons.demos import RandomDraws, error_lines, try_workers, worker_draws
+from helpers.lessons.demos import error_lines, try_workers
+
+
+class RandomDraws(Dataset):
+    """Each item is a random number drawn inside a worker, the way a random augmentation draws its parameters.
+
+    source: "torch" draws from torch's global generator, which PyTorch seeds per worker; "numpy-copied" draws from a
+    NumPy Generator made in __init__, so every worker gets its own copy of the same state (the classic bug);
+    "numpy-per-worker" makes that Generator inside each worker from the worker's seed (the fix).
+    """
+
+    SOURCES = ("torch", "numpy-copied", "numpy-per-worker")
+
+    def __init__(self, length: int = 8, source: str = "torch", seed: int = 0) -> None:
+        if source not in self.SOURCES:
+            raise ValueError(f"source must be one of {self.SOURCES}, got {source!r}")
+        self.length, self.source = length, source
+        self.rng = np.random.default_rng(seed) if source == "numpy-copied" else None
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[int, int, int]:
+        info = torch.utils.data.get_worker_info()
+        worker = -1 if info is None else info.id
+        if self.source == "torch":
+            draw = int(torch.randint(0, 1000, ()).item())
+        else:
+            if self.rng is None:  # numpy-per-worker: first call in this process
+                self.rng = np.random.default_rng(torch.initial_seed())
+            draw = int(self.rng.integers(0, 1000))
+        return index, worker, draw
+
+
+def worker_draws(num_workers: int = 2, seed: int | None = 0, length: int = 8,
+                 source: str = "torch") -> list[tuple[int, int, int]]:
+    """(index, worker id, random draw) for every item of one pass; seed=None leaves the loader unseeded."""
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    loader = DataLoader(RandomDraws(length, source), batch_size=None, num_workers=num_workers, generator=generator)
+    return [tuple(int(v) for v in item) for item in loader]
 
 
 def test_error_lines_joins_a_message_that_starts_on_the_next_line_and_masks_pids():
@@ -43,7 +84,6 @@ def test_worker_seeds_differ_per_worker_repeat_per_seed_and_numpy_copies_repeat(
     assert per_worker(copied, 0) == per_worker(copied, 1)
     fixed = worker_draws(2, seed=0, source="numpy-per-worker")
     assert per_worker(fixed, 0) != per_worker(fixed, 1)
-    assert set(RandomDraws.SOURCES) == {"torch", "numpy-copied", "numpy-per-worker"}
 
 
 def test_stderr_to_file_restores_stderr_and_removes_its_log_when_the_block_raises():

@@ -96,6 +96,7 @@ def ddp_parser() -> argparse.ArgumentParser:
     parser = add_train_arguments(Parser(description=DDP_DESCRIPTION))
     parser.add_argument("--record-samples", metavar="PREFIX", default=None,
                         help="diagnostic: each rank writes the files it trained on, per epoch, to PREFIX.rankR.json")
+    parser.set_defaults(command="ddp")  # the options ddp refuses are refused before any work (refusals.py)
     return parser
 
 

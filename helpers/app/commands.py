@@ -18,7 +18,7 @@ from ..loading.transforms import PIPELINES
 from ..timing.epoch_times import SETUPS
 from ..timing.peers import LOADERS
 from ..timing.threads import WORKER_KINDS
-from ..training.config import START_METHODS, refuse_auto_workers, refuse_stall_watch, refuse_step_checkpoints
+from ..training.config import START_METHODS
 from .cli import Parser, add_config_arguments, add_train_arguments, boundary, config_from_args, train_command
 
 Options = Callable[[argparse.ArgumentParser], Any]
@@ -118,8 +118,7 @@ def cached(args: argparse.Namespace) -> int:
     from ..training.fit import loaders_for
     from ..timing.tables import format_table
 
-    config = refuse_stall_watch(refuse_auto_workers(refuse_step_checkpoints(config_from_args(args), "cached"),
-                                                    "cached"), "cached")
+    config = config_from_args(args)  # --num-workers auto, --stall-s and step checkpoints: refused before (refusals.py)
     loaders = loaders_for(config)
     if not args.compare:
         fit_cached(config, loaders, args.cache)
@@ -213,7 +212,8 @@ def ladder_options(p: argparse.ArgumentParser) -> None:
 def ladder(args: argparse.Namespace) -> int:
     from ..loading.samples import data_or_sample
     from ..machine import conditions_line, load_average
-    from ..timing.ladder import LADDER_COLUMNS, ladder as climb, machine_line, plot_ladder, summary, verdicts
+    from ..timing.ladder import LADDER_COLUMNS, ladder as climb, machine_line, summary, verdicts
+    from ..lessons.plots import plot_ladder
     from ..timing.tables import format_table
 
     load_before = load_average()

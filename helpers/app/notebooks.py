@@ -170,12 +170,6 @@ def write_summary(runs: list[NotebookRun], out: str | Path, profile: str) -> str
     return text
 
 
-def total_seconds(summary_text: str) -> float:
-    """The total a summary states ('total 502 s; ...'), so the manual's quoted time can be checked against a run."""
-    line = next(line for line in summary_text.splitlines() if line.startswith("total "))
-    return float(line.split()[1])
-
-
 def summary(runs: list[NotebookRun], out: str | Path) -> str:
     """Seconds per notebook, then the num_workers table notebook 05 measured."""
     from ..timing.bench import BENCH_COLUMNS

@@ -8,14 +8,31 @@ import torch
 from ..errors import OptionError
 from ..machine import usable_cores
 
+# What a command writes, and what it takes but does not do, declared once and checked before any work.
 OUTPUTS = (("checkpoint", "--checkpoint", False), ("csv", "--csv", False), ("plot", "--plot", False),
-           ("cache", "--cache", False), ("out", "--out", True))  # (attribute, option, is a folder)
+           ("cache", "--cache", False), ("out", "--out", True),
+           ("quarantine", "--quarantine", True))  # (attribute, option, is a folder)
+TRAIN_ONLY = (  # (attribute, option, refused when, what the command does instead): only `train` and scripts/train.py
+    ("num_workers", "--num-workers", lambda v: v == "auto", "does not tune the workers; give a number, or use `train` "
+                                                            "or scripts/train.py"),
+    ("stall_s", "--stall-s", lambda v: v is not None, "does not watch for stalls; give the option to `train` or "
+                                                      "scripts/train.py, or leave it out"),
+    ("checkpoint_every_steps", "--checkpoint-every-steps", bool, "checkpoints after each epoch only; give the option "
+                                                                 "to `train` or scripts/train.py, or leave it out"),
+)
+REFUSED = {"cached": TRAIN_ONLY, "ddp": TRAIN_ONLY}  # command -> the training options it takes but refuses
 
 
 def refuse_what_cannot_work(args: Any) -> None:
-    """Before any work: every output path given can be written, and the batches the options ask for fit in memory."""
+    """Before any work: no option the command refuses, every output path given can be written, and the batches the
+    options ask for fit in memory."""
     from ..files import unwritable
 
+    command = getattr(args, "command", None)
+    for name, flag, refused, why in REFUSED.get(command, ()):
+        value = getattr(args, name, None)
+        if refused(value):
+            raise OptionError(f"{flag} {f'{value:g}' if isinstance(value, float) else value}: {command} {why}")
     for name, flag, folder in OUTPUTS:
         given = getattr(args, name, None)
         why = unwritable(given, folder=folder) if given else None

@@ -9,12 +9,10 @@ import os
 import re
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -152,62 +150,3 @@ def _plain(batch):
     if isinstance(batch, (list, tuple)):
         return [_plain(b) for b in batch]
     return batch
-
-
-class RandomDraws(Dataset):
-    """Each item is a random number drawn inside a worker, the way a random augmentation draws its parameters.
-
-    source: "torch" draws from torch's global generator, which PyTorch seeds per worker; "numpy-copied" draws from a
-    NumPy Generator made in __init__, so every worker gets its own copy of the same state (the classic bug);
-    "numpy-per-worker" makes that Generator inside each worker from the worker's seed (the fix).
-    """
-
-    SOURCES = ("torch", "numpy-copied", "numpy-per-worker")
-
-    def __init__(self, length: int = 8, source: str = "torch", seed: int = 0) -> None:
-        if source not in self.SOURCES:
-            raise ValueError(f"source must be one of {self.SOURCES}, got {source!r}")
-        self.length, self.source = length, source
-        self.rng = np.random.default_rng(seed) if source == "numpy-copied" else None
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __getitem__(self, index: int) -> tuple[int, int, int]:
-        info = torch.utils.data.get_worker_info()
-        worker = -1 if info is None else info.id
-        if self.source == "torch":
-            draw = int(torch.randint(0, 1000, ()).item())
-        else:
-            if self.rng is None:  # numpy-per-worker: first call in this process
-                self.rng = np.random.default_rng(torch.initial_seed())
-            draw = int(self.rng.integers(0, 1000))
-        return index, worker, draw
-
-
-def worker_draws(num_workers: int = 2, seed: int | None = 0, length: int = 8,
-                 source: str = "torch") -> list[tuple[int, int, int]]:
-    """(index, worker id, random draw) for every item of one pass; seed=None leaves the loader unseeded."""
-    generator = None if seed is None else torch.Generator().manual_seed(seed)
-    loader = DataLoader(RandomDraws(length, source), batch_size=None, num_workers=num_workers, generator=generator)
-    return [tuple(int(v) for v in item) for item in loader]
-
-
-def first_batches(loader: DataLoader, passes: int = 3) -> list[tuple[float, frozenset[int]]]:
-    """Each pass's wait for its first batch, and the worker pids that served the pass; every pass is read to its end.
-
-    The pids say what the timing suggests: persistent workers serve every pass, others are started anew for each.
-    """
-    from ..timing.memory import worker_pids
-
-    results = []
-    for _ in range(passes):
-        start = time.perf_counter()
-        it = iter(loader)
-        next(it)
-        waited = time.perf_counter() - start
-        pids = frozenset(worker_pids(it))
-        for _ in it:  # a pass read to its end shuts its workers down cleanly
-            pass
-        results.append((waited, pids))
-    return results

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import statistics
+from typing import Sequence
 
 from matplotlib.figure import Figure
 
@@ -147,19 +148,6 @@ def plot_class_balance(counts: dict[str, dict[str, int]], title: str) -> Figure:
     ax.set_xticks(range(len(splits)), splits)
     ax.set(title=title, xlabel="Split", ylabel="Images")
     ax.legend(title="class")
-    fig.tight_layout()
-    return fig
-
-
-def plot_sizes(sizes: list[tuple[int, int]], title: str, references: tuple[int, ...] = ()) -> Figure:
-    """Width against height of every image, with the squares pipelines resize to drawn for comparison."""
-    fig = _figure((5.5, 4.5))
-    ax = fig.subplots()
-    ax.scatter([w for w, _ in sizes], [h for _, h in sizes], s=10, alpha=0.6, label="one image")
-    for k, side in enumerate(references):
-        ax.scatter([side], [side], marker="x", s=90, color=f"C{k + 1}", label=f"model input {side} x {side}")
-    ax.set(title=title, xlabel="Width (px)", ylabel="Height (px)")
-    ax.legend()
     fig.tight_layout()
     return fig
 
@@ -315,5 +303,24 @@ def plot_profile(rows: list[dict], title: str) -> Figure:
                ylabel="USS growth per worker (MB)")
     memory.set_xticks(x)
     memory.axhline(0, color="grey", lw=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_ladder(rows: Sequence[dict], title: str) -> Figure:
+    """One bar per rung, images per second with the spread of repeats, each labelled with its own gain."""
+    fig = _figure((9, 0.6 * len(rows) + 1.6))
+    ax = fig.subplots()
+    labels = [f"{r['part']} (batch {r['batch_size']})" for r in rows]
+    speeds = [r["images_per_s"] for r in rows]
+    spread = [[s - r["images_per_s_min"] for s, r in zip(speeds, rows)],
+              [r["images_per_s_max"] - s for s, r in zip(speeds, rows)]]
+    ax.barh(labels, speeds, xerr=spread, color="tab:blue", capsize=3)
+    for y, r in enumerate(rows):
+        ax.annotate(f" x{r['gain']:.2f}", (r["images_per_s_max"], y), va="center")
+    ax.invert_yaxis()
+    ax.set_xlabel("images per second, loader only (median of repeats; bars: min to max)")
+    ax.set_ylabel("one change per rung, top to bottom")
+    ax.set_title(title)
     fig.tight_layout()
     return fig

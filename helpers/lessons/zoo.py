@@ -10,7 +10,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from typing import Iterator
 
 import torch
@@ -33,12 +32,6 @@ class Numbers(IterableDataset):
         if not self.sharded or info is None:
             return iter(range(self.n))
         return iter(range(info.id, self.n, info.num_workers))
-
-
-def times_seen(dataset: IterableDataset, num_workers: int) -> Counter:
-    """How many times the loader delivered each item in one pass."""
-    loader = DataLoader(dataset, batch_size=4, num_workers=num_workers)
-    return Counter(int(x) for batch in loader for x in batch)
 
 
 # --- persistent_workers and state the main process changes ------------------------------------------------------

@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from torch.utils.data import DataLoader
 
@@ -35,8 +35,8 @@ END = object()  # what next() gives back past a pass's last batch
 
 
 def missing_signals() -> list[str]:
-    """What the stall watch needs from the platform and it lacks (Windows has none of it), looked up when asked: the
-    stacks come on SIGUSR1 (faulthandler.register), the main thread is interrupted with SIGUSR2 (signal.pthread_kill)."""
+    """What the stall watch needs from the platform and it lacks (Windows has none of it), looked up when asked:
+    stacks come on SIGUSR1 (faulthandler.register), the main thread is interrupted with SIGUSR2 (pthread_kill)."""
     need = [(signal, "SIGUSR1"), (signal, "SIGUSR2"), (signal, "pthread_kill"), (faulthandler, "register")]
     return [f"{module.__name__}.{name}" for module, name in need if not hasattr(module, name)]
 
@@ -46,6 +46,13 @@ def refuse_without_signals(flag: str) -> None:
     if missing := missing_signals():
         raise OptionError(f"{flag}: this platform has no {', '.join(missing)}, which the stall watch needs (Linux or "
                           "macOS); leave the option out, or use --timeout")
+
+
+def kill(pids: Iterable[int]) -> None:
+    """End each of PIDS that is still there: SIGKILL, looked up when used (Windows has none: os.kill terminates)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def stack_file(folder: str | Path, worker_id: int) -> Path:
@@ -192,14 +199,16 @@ class Watchdog:
 
     The main thread is interrupted with a signal, which ends its blocking wait on the loader's queue; the loader then
     shuts its workers down as usual. Should the main thread not return to Python within GRACE_S (stuck in C code),
-    KILL() ends what it started and the process exits with status 2 from here.
+    KILL() ends what it started and the process exits with status 2 from here, FOLDER (the probes') removed first:
+    os._exit runs no cleanup.
     """
 
-    def __init__(self, stall_s: float, report: Callable[[], str], kill: Callable[[], None]) -> None:
+    def __init__(self, stall_s: float, report: Callable[[], str], kill: Callable[[], None],
+                 folder: str | Path | None = None) -> None:
         refuse_without_signals("--stall-s")
         if threading.current_thread() is not threading.main_thread():
             raise OptionError("--stall-s: the watchdog interrupts the main thread; run from the main thread")
-        self.stall_s, self.report, self.kill = stall_s, report, kill
+        self.stall_s, self.report, self.kill, self.folder = stall_s, report, kill, folder
         self.armed_at: float | None = None
         self.message = ""
         self.shown = WORKERS_SHOWN  # what the report printed, for the closing line
@@ -230,6 +239,8 @@ class Watchdog:
                 self.kill()
                 print(f"error: {self.message}; the main process did not return from the loader, so it ends here",
                       file=sys.stderr, flush=True)
+                if self.folder is not None:
+                    shutil.rmtree(self.folder, ignore_errors=True)
                 os._exit(2)
             return
 
@@ -255,8 +266,7 @@ class StallWatch(Watchdog):
     """
 
     def __init__(self, stall_s: float) -> None:
-        super().__init__(stall_s, self.stalled, self.kill_workers)
-        self.folder = tempfile.mkdtemp(prefix="helpers-stall-")
+        super().__init__(stall_s, self.stalled, self.kill_workers, tempfile.mkdtemp(prefix="helpers-stall-"))
         self.loaders: dict[int, tuple[DataLoader, str | None, Callable[[int], Any] | None]] = {}
         self.current: tuple[DataLoader, Any] | None = None  # the loader waited on now, and its pass's iterator
         self.pids: set[int] = set()
@@ -294,9 +304,7 @@ class StallWatch(Watchdog):
 
     def kill_workers(self) -> None:
         """End every worker seen in a stall that is still there (the loader's shutdown leaves none, as a rule)."""
-        for pid in self.pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        kill(self.pids)
 
     def __exit__(self, kind: Any = None, exc: BaseException | None = None, tb: Any = None) -> None:
         super().__exit__()

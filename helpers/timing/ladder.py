@@ -118,27 +118,6 @@ def summary(rows: Sequence[dict]) -> str:
             f"in all; by part: {parts}")
 
 
-def plot_ladder(rows: Sequence[dict], title: str):
-    """One bar per rung, images per second with the spread of repeats, each labelled with its own gain."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 0.6 * len(rows) + 1.6))  # outside pyplot's registry: a notebook shows it once
-    ax = fig.subplots()
-    labels = [f"{r['part']} (batch {r['batch_size']})" for r in rows]
-    speeds = [r["images_per_s"] for r in rows]
-    spread = [[s - r["images_per_s_min"] for s, r in zip(speeds, rows)],
-              [r["images_per_s_max"] - s for s, r in zip(speeds, rows)]]
-    ax.barh(labels, speeds, xerr=spread, color="tab:blue", capsize=3)
-    for y, r in enumerate(rows):
-        ax.annotate(f" x{r['gain']:.2f}", (r["images_per_s_max"], y), va="center")
-    ax.invert_yaxis()
-    ax.set_xlabel("images per second, loader only (median of repeats; bars: min to max)")
-    ax.set_ylabel("one change per rung, top to bottom")
-    ax.set_title(title)
-    fig.tight_layout()
-    return fig
-
-
 def machine_line(rows: Sequence[dict]) -> str:
     """The line every committed ladder carries: where it ran, at which settings."""
     return f"Ladder on {machine_summary()}, {rows[0]['num_workers']} workers, {rows[0]['image_size']} px"

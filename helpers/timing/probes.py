@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..loading.stalls import StallProbes
 from .culprits import as_dicts, culprits
+from .user_code import name_failing_items
 
 ANSWER_S = 30.0  # how long a worker has to write its walk
 
@@ -38,6 +39,7 @@ class WorkerProbes(StallProbes):
     """
 
     def __call__(self, worker_id: int) -> None:
+        name_failing_items()  # an item that raises is named by its index in the main process
         if hasattr(signal, "SIGUSR2"):  # looked up here: Windows has none, and its workers are not asked
             signal.signal(signal.SIGUSR2, lambda *_: walk_this_worker(self.folder, worker_id))
         super().__call__(worker_id)

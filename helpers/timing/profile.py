@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import inspect
 import multiprocessing
-import os
 import shutil
-import signal
 import tempfile
 import time
 import traceback
@@ -25,40 +22,18 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from ..errors import OptionError, explained_worker_failures
-from ..loading.stalls import Watchdog, stall_report
-from ..options import import_named
+from ..loading.stalls import Watchdog, kill, stall_report
 from ..machine import conditions_line, load_average, machine_summary, past_the_cores, past_the_cores_note, rank_cores
 from .culprits import culprits
 from .measure import stream_window
 from .memory import Snapshot, snapshot, worker_pids
 from .probes import WorkerProbes, ask_for_walk
 from .sweep import sweep
+from .user_code import build, check_factory, guarded, imported, name_failing_items, reading
 from ..verdict import MIN_REPEATS, TOO_FEW
 from ..which_workers import measured_costs, predict
 
 GROWTH_MB = 8.0  # USS growth per worker over a pass from which the report calls it growth, not noise
-
-
-def check_factory(factory: Callable, spec: str) -> None:
-    """Refuse a factory that cannot be called as FACTORY(num_workers=n)."""
-    try:
-        inspect.signature(factory).bind(num_workers=0)
-    except TypeError:
-        raise OptionError(f"{spec}: cannot be called as {spec.partition(':')[2]}(num_workers=n); give it a "
-                          f"num_workers parameter and pass it to DataLoader(...)") from None
-    except ValueError:  # a builtin without a signature: calling it will say
-        pass
-
-
-def build(factory: Callable, n: int, spec: str) -> DataLoader:
-    """The user's DataLoader for N workers, refused with one line when it is not one."""
-    loader = factory(num_workers=n)
-    if not isinstance(loader, DataLoader):
-        raise OptionError(f"{spec} returned a {type(loader).__name__}, not a torch.utils.data.DataLoader")
-    if loader.num_workers != n:
-        raise OptionError(f"{spec} was asked for num_workers={n} but its DataLoader has {loader.num_workers}: pass "
-                          "the factory's num_workers on to DataLoader(...)")
-    return loader
 
 
 def samples_in(batch: Any) -> int:
@@ -145,9 +120,7 @@ class Profiler:
 
     def kill_children(self) -> None:
         """End every worker this profile started that is still there (after a stall, or when the main thread is stuck)."""
-        for pid in self.children:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        kill(self.children)
 
     def run(self, n: int, walk: bool = False) -> Pass:
         """One fresh pass at N workers: first batch, warm-up, timed window, memory at both ends; WALK asks a worker."""
@@ -156,14 +129,14 @@ class Profiler:
         warmup, timed = self.window(loader, n)
         clock = time.perf_counter
         pids: list[int] = []
-        watchdog = (Watchdog(self.stall_s, lambda: self.stalled(pids), self.kill_children)
+        watchdog = (Watchdog(self.stall_s, lambda: self.stalled(pids), self.kill_children, self.folder)
                     if self.stall_s is not None else contextlib.nullcontext())
         waiting = watchdog.waiting if isinstance(watchdog, Watchdog) else contextlib.nullcontext
         gc.collect()  # batches of the pass before leave /dev/shm now
         base = snapshot().shm_mb
-        it = None
+        it, undo = None, None if n else name_failing_items()  # at 0 workers the items are read here
         try:
-            with watchdog, past_the_cores(n), explained_worker_failures():
+            with reading(self.spec), watchdog, past_the_cores(n), explained_worker_failures():
                 start = clock()
                 with waiting():
                     it = iter(loader)
@@ -207,6 +180,8 @@ class Profiler:
             traceback.clear_frames(exc.__traceback__)  # torch's frames in it hold the iterator, and so the workers
             raise
         finally:
+            if undo is not None:
+                undo()
             del it, loader
             gc.collect()
             self.kill_children()  # any worker the loader's own shutdown left (a stuck one): none in a normal pass
@@ -250,9 +225,10 @@ def profile(factory: Callable[..., DataLoader] | str, workers: Sequence[int] = (
     from .bench import BenchResult, memory_budget_mb, why_there  # here: the bench's imports (torchvision, the peers) are slow
 
     spec = factory if isinstance(factory, str) else f"{factory.__module__}:{factory.__qualname__}"
-    factory = import_named(factory, "MODULE:FACTORY", path) if isinstance(factory, str) else factory
+    factory = imported(factory, "MODULE:FACTORY", path) if isinstance(factory, str) else factory
     check_factory(factory, spec)
-    step = import_named(step, "--step", path) if isinstance(step, str) else step
+    step_spec = step if isinstance(step, str) else getattr(step, "__qualname__", "step")
+    step = guarded(imported(step, "--step", path) if isinstance(step, str) else step, step_spec, spec)
     if start_method is not None and start_method not in multiprocessing.get_all_start_methods():
         raise OptionError(f"--start-method {start_method}: accepted here: "
                           f"{', '.join(multiprocessing.get_all_start_methods())}")
@@ -277,8 +253,11 @@ def profile(factory: Callable[..., DataLoader] | str, workers: Sequence[int] = (
     finally:
         profiler.close()
     # after the sweep, whose watchdog would have caught an item that never returns
-    costs = None if kind == "iterable" else measured_costs(first.dataset, first.collate_fn, first.batch_size or 1,
-                                                           rank_cores()[0], step, on_cores=not torch.cuda.is_available())
+    with reading(spec, first.dataset, range(min(len(first.dataset), max(8, first.batch_size or 1)))
+                 if kind != "iterable" else ()):
+        costs = None if kind == "iterable" else measured_costs(first.dataset, first.collate_fn,
+                                                               first.batch_size or 1, rank_cores()[0], step,
+                                                               on_cores=not torch.cuda.is_available())
     del first
     rows = [row_of(s, costs) for s in swept]
     mode = "end-to-end" if step is not None else "loader"

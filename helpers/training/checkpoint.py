@@ -49,19 +49,3 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None,
     except (RuntimeError, ValueError, KeyError) as exc:
         raise CheckpointError(f"Checkpoint {path} belongs to a different model or optimizer ({exc}): {fix}.") from exc
     return state
-
-
-def same_training_state(a: str | Path, b: str | Path) -> bool:
-    """Whether two checkpoints hold the same model and optimizer, every tensor equal bit for bit."""
-    first, second = (torch.load(p, map_location="cpu", weights_only=True) for p in (a, b))
-
-    def equal(x: Any, y: Any) -> bool:
-        if isinstance(x, torch.Tensor):
-            return isinstance(y, torch.Tensor) and x.dtype == y.dtype and torch.equal(x, y)
-        if isinstance(x, dict):
-            return isinstance(y, dict) and x.keys() == y.keys() and all(equal(x[k], y[k]) for k in x)
-        if isinstance(x, (list, tuple)):
-            return isinstance(y, (list, tuple)) and len(x) == len(y) and all(map(equal, x, y))
-        return x == y
-
-    return all(equal(first[k], second[k]) for k in ("model_state_dict", "optimizer_state_dict"))

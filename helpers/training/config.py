@@ -93,27 +93,3 @@ class TrainConfig:
                               f"no file to write; give --checkpoint FILE")
         if self.resume and self.checkpoint is None:
             raise OptionError("--resume with --checkpoint '': there is no file to resume from; give --checkpoint FILE")
-
-
-def refuse_auto_workers(config: TrainConfig, command: str) -> TrainConfig:
-    """CONFIG, unless it asks for --num-workers auto, which only `train` and scripts/train.py tune."""
-    if config.num_workers == "auto":
-        raise OptionError(f"--num-workers auto: {command} does not tune the workers; give a number, or use `train` "
-                          "or scripts/train.py")
-    return config
-
-
-def refuse_stall_watch(config: TrainConfig, command: str) -> TrainConfig:
-    """CONFIG, unless it asks for --stall-s, which only `train` and scripts/train.py watch for."""
-    if config.stall_s is not None:
-        raise OptionError(f"--stall-s {config.stall_s:g}: {command} does not watch for stalls; give the option to "
-                          "`train` or scripts/train.py, or leave it out")
-    return config
-
-
-def refuse_step_checkpoints(config: TrainConfig, command: str) -> TrainConfig:
-    """CONFIG, unless it asks for mid-epoch checkpoints, which only `train` and scripts/train.py write."""
-    if config.checkpoint_every_steps:
-        raise OptionError(f"--checkpoint-every-steps {config.checkpoint_every_steps}: {command} checkpoints after "
-                          f"each epoch only; give the option to `train` or scripts/train.py, or leave it out")
-    return config

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader
 from torch.utils.data.distributed import DistributedSampler
 
 from .checkpoint import save_checkpoint
-from .config import TrainConfig, refuse_auto_workers, refuse_stall_watch, refuse_step_checkpoints
+from .config import TrainConfig
 from ..errors import CourseError
 from ..loading.loaders import Loaders, make_loader, resolve_device
 from .loop import EpochHooks, EpochResult, model_and_optimizer, resume_point, run_epochs
@@ -215,19 +215,20 @@ def launch(nproc: int, argv: list[str], timeout: float = 600,
 
 
 def shard_summary(prefix: str | Path) -> list[dict]:
-    """Per epoch, what each rank was dealt (read back from --record-samples files) and whether the shards overlap."""
+    """Per epoch, what each rank was dealt (read back from --record-samples files) and how many samples more than one
+    rank was dealt (DistributedSampler pads the last shards with repeats), at any number of ranks."""
     ranks = [json.loads(path.read_text()) for path in sorted(Path(prefix).parent.glob(Path(prefix).name + ".rank*.json"))]
     rows = []
     for epoch in ranks[0]["epochs"]:
         shards = [set(r["epochs"][epoch]) for r in ranks]
         rows.append(dict(epoch=int(epoch), **{f"rank {r['rank']}": len(r["epochs"][epoch]) for r in ranks},
-                         shared=len(set.intersection(*shards)), distinct=len(set.union(*shards))))
+                         shared=sum(sum(s in shard for shard in shards) > 1 for s in set.union(*shards)),
+                         distinct=len(set.union(*shards))))
     return rows
 
 
 def run(config: TrainConfig, rank: Rank, record_samples: str | None = None) -> dict[str, list]:
     """Train CONFIG as RANK of a torchrun job (or alone): join the process group, train, and always leave the group."""
-    config = refuse_stall_watch(refuse_auto_workers(refuse_step_checkpoints(config, "ddp"), "ddp"), "ddp")
     try:
         device = _start(rank, resolve_device(config.device))
         return _train(config, rank, device, _SampleLog(record_samples, rank) if record_samples else None)
