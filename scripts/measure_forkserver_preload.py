@@ -14,7 +14,7 @@ counts only if it is set before), taken in turns, and in it: the course's fast p
     PYTHONPATH=$PWD .venv/bin/python scripts/measure_forkserver_preload.py --verdict results/forkserver_preload_cpu2_run{1,2,3}.csv
 
 A run writes results/forkserver_preload_<tag>_run<N>.{txt,csv} with the date, the command, the machine and the load
-average before and after; --verdict prints the verdicts over the runs' repeats (helpers/timing/verdict.py).
+average before and after; --verdict prints the verdicts over the runs' repeats (helpers/verdict.py).
 """
 from __future__ import annotations
 
@@ -86,7 +86,7 @@ def run_child(variant: str, data: str, workers: int) -> dict:
 
 def verdict_lines(rows: list[dict], label: str = "") -> list[str]:
     """Each variant against default, for every measure (lower is better): the verdict from the repeats."""
-    from helpers.timing.verdict import SLOWER, FASTER, verdict
+    from helpers.verdict import FASTER, SLOWER, verdict
 
     words = {FASTER: "smaller", SLOWER: "larger"}
     lines = []
@@ -106,8 +106,8 @@ def verdict_lines(rows: list[dict], label: str = "") -> list[str]:
 
 
 def combine(paths: list[Path]) -> int:
-    """Verdicts over several runs: a verdict holds only where every run gives it (helpers.timing.verdict.replicated)."""
-    from helpers.timing.verdict import replicated
+    """Verdicts over several runs: a verdict holds only where every run gives it (helpers.verdict.replicated)."""
+    from helpers.verdict import replicated
 
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
