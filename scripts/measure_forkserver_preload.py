@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from helpers.processes import run_group  # noqa: E402
+
 VARIANTS = {"default": None, "torch": ["torch"], "all": ["torch", "torchvision", "helpers.loading.data"]}
 MEASURES = (("worker_uss_mb", "worker USS MB"), ("worker_pss_mb", "worker PSS MB"),
             ("server_pss_mb", "forkserver PSS MB"), ("added_pss_mb", "forkserver + workers PSS MB"),
@@ -77,10 +79,16 @@ def run_child(variant: str, data: str, workers: int) -> dict:
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); import measure_forkserver_preload as m; "
             f"m.child({variant!r}, {data!r}, {workers})")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
-                          cwd=ROOT)
+    try:  # its own process group, ended whole however it ends: the forkserver and its workers go with it
+        done = run_group([sys.executable, "-c", code], timeout=300, env=env, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        print(f"error: the {variant} child took more than 300 s; is the machine busy? (load {os.getloadavg()[0]:.2f})",
+              file=sys.stderr)
+        raise SystemExit(2)
     if done.returncode != 0:
-        raise SystemExit(f"error: the {variant} child failed (exit {done.returncode}): {done.stderr.strip()[-400:]}")
+        print(f"error: the {variant} child failed (exit {done.returncode}): {' '.join(done.stderr.split())[-400:]}",
+              file=sys.stderr)
+        raise SystemExit(2)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
