@@ -65,9 +65,10 @@ WORKER_HINTS = (
      "or smaller batches."),
     (re.compile(r"pickl|can't get attribute", re.I),
      "the dataset or its transform could not be sent to the worker processes. Under spawn or forkserver (Windows, "
-     "macOS, and Linux from Python 3.14) each worker unpickles them: lambdas, classes defined in a notebook cell or "
-     "in __main__, open files and locks cannot travel. Fix: define the Dataset and its transforms in a module (as "
-     "helpers does), and open files inside __getitem__."),
+     "macOS, and Linux from Python 3.14) each worker unpickles them: lambdas and functions defined inside other "
+     "functions (as collate_fn, worker_init_fn or a transform), classes defined in a notebook cell, open files and "
+     "locks cannot travel. Fix: define the Dataset, its transforms and those functions at the top level of a module "
+     "(as helpers does; functools.partial of one for arguments), and open files inside __getitem__."),
     (re.compile(r"killed by signal: killed", re.I),
      "a worker was killed from outside, most often by the out-of-memory killer. Fix: fewer workers, smaller batches "
      "or prefetch_factor, or more memory."),

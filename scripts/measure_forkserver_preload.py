@@ -14,7 +14,7 @@ counts only if it is set before), taken in turns, and in it: the course's fast p
     PYTHONPATH=$PWD .venv/bin/python scripts/measure_forkserver_preload.py --verdict results/forkserver_preload_cpu2_run{1,2,3}.csv
 
 A run writes results/forkserver_preload_<tag>_run<N>.{txt,csv} with the date, the command, the machine and the load
-average before and after; --verdict prints the verdicts over the runs' repeats (helpers/timing/verdict.py).
+average before and after; --verdict prints the verdicts over the runs' repeats (helpers/verdict.py).
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from helpers.processes import run_group  # noqa: E402
 
 VARIANTS = {"default": None, "torch": ["torch"], "all": ["torch", "torchvision", "helpers.loading.data"]}
 MEASURES = (("worker_uss_mb", "worker USS MB"), ("worker_pss_mb", "worker PSS MB"),
@@ -77,16 +79,22 @@ def run_child(variant: str, data: str, workers: int) -> dict:
     code = (f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); import measure_forkserver_preload as m; "
             f"m.child({variant!r}, {data!r}, {workers})")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, env=env,
-                          cwd=ROOT)
+    try:  # its own process group, ended whole however it ends: the forkserver and its workers go with it
+        done = run_group([sys.executable, "-c", code], timeout=300, env=env, cwd=ROOT)
+    except subprocess.TimeoutExpired:
+        print(f"error: the {variant} child took more than 300 s; is the machine busy? (load {os.getloadavg()[0]:.2f})",
+              file=sys.stderr)
+        raise SystemExit(2)
     if done.returncode != 0:
-        raise SystemExit(f"error: the {variant} child failed (exit {done.returncode}): {done.stderr.strip()[-400:]}")
+        print(f"error: the {variant} child failed (exit {done.returncode}): {' '.join(done.stderr.split())[-400:]}",
+              file=sys.stderr)
+        raise SystemExit(2)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def verdict_lines(rows: list[dict], label: str = "") -> list[str]:
     """Each variant against default, for every measure (lower is better): the verdict from the repeats."""
-    from helpers.timing.verdict import SLOWER, FASTER, verdict
+    from helpers.verdict import FASTER, SLOWER, verdict
 
     words = {FASTER: "smaller", SLOWER: "larger"}
     lines = []
@@ -106,8 +114,8 @@ def verdict_lines(rows: list[dict], label: str = "") -> list[str]:
 
 
 def combine(paths: list[Path]) -> int:
-    """Verdicts over several runs: a verdict holds only where every run gives it (helpers.timing.verdict.replicated)."""
-    from helpers.timing.verdict import replicated
+    """Verdicts over several runs: a verdict holds only where every run gives it (helpers.verdict.replicated)."""
+    from helpers.verdict import replicated
 
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:

@@ -8,8 +8,8 @@ Per scenario, on the sample set at --size px (batch 8, CPU):
      persistent workers after one not timed, images/s from iter() to the last batch, and PSS at its end;
   3. each policy's median as a share of the best measured setting that fits the memory budget, and the verdict
      (helpers/verdict.py) of each policy against that best and of auto against the cores-capped policy.
-Policies: auto; the usable cores; PyTorch's default 0; a fixed 4 (d2l's choice); Lightning's suggestion (the CPUs
-per rank, os.cpu_count() here: one rank); 2 x the cores.
+Policies: auto; the usable cores; PyTorch's default 0; a fixed 4 (d2l's choice); Lightning's suggestion (its
+suggested_max_num_workers, lightning_fabric/utilities/data.py: max(1, CPUs // ranks - 1), one rank here); 2 x cores.
 Scenarios: cpu (a slow pure-Python transform, --busy-ms per image), storage (every file waits 25 ms: the storage
 model, helpers/loading/storage.py), consumer (the plain loader, a step that sleeps --step-ms per batch: an
 accelerator's step, the main process waits without a core), memory (the slow transform, and an index of --entries
@@ -165,8 +165,9 @@ def main() -> int:
     cores = usable_cores()
     pipe = build_pipeline("blog", args.size)
     plain = pipe.dataset(index_image_folder(sample_dir()).samples)
+    lightning = max(1, (os.cpu_count() or 1) - 1)  # lightning_fabric's suggested_max_num_workers, one rank
     policies = {"auto": None, "usable cores": cores, "PyTorch default 0": 0, "fixed 4 (d2l)": 4,
-                f"Lightning (CPUs per rank, {os.cpu_count()})": os.cpu_count(), "2 x cores": 2 * cores}
+                f"Lightning ({lightning})": lightning, "2 x cores": 2 * cores}
     lines = [f"date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC",
              f"command: flock /tmp/heavy.lock env PYTHONPATH=$PWD .venv/bin/python scripts/measure_regret.py "
              f"{' '.join(sys.argv[1:])}",
@@ -174,7 +175,7 @@ def main() -> int:
              f"Sample set, blog pipeline at {args.size} px, batch {BATCH}, CPU; timed passes of {args.images} images, "
              f"{args.repeats} repeats in turns; the tuner's epochs of {args.epoch_images} images; {cores} usable cores, "
              f"front door's cap {max_workers()} workers", ""]
-    summary = []
+    summary, shown = [], 0
     for name in args.scenarios:
         step, on_cores, dataset = None, True, plain
         if name == "cpu":
@@ -203,7 +204,11 @@ def main() -> int:
                                                                                 args.images, warm_up=True),
                                                 args.repeats, value=lambda r: r["rate"])}
         memory = {n: r.median_of(lambda g: g["memory"]) for n, r in rows.items()}
-        fits = [n for n in rows if memory[n] <= budget]
+        if name == "memory":  # the budget again from the sweep's own readings, so the table's is measured alike
+            budget = memory[0] + args.budget_workers * max(memory[1] - memory[0], 1.0)
+            what += (f"; the table's budget, from the sweep's readings: {budget:.0f} MB = {memory[0]:.0f} MB at 0 "
+                     f"workers + {args.budget_workers:g} x one worker's {memory[1] - memory[0]:.0f} MB")
+        fits = [n for n in rows if memory[n] <= budget] or [0]
         best = max(fits, key=lambda n: rows[n].median)
         lines += [f"## {name}-bound: {what}", *auto_lines,
                   f"auto settled on {auto_n} workers after epoch {settled_after}" if settled_after else
@@ -224,6 +229,8 @@ def main() -> int:
                      f"{SAME if auto_n == cores else verdict(rows[auto_n].values, rows[cores].values)}")
         lines.append("")
         summary.append(dict(scenario=name, policy="settled after epoch", workers=settled_after))
+        print("\n".join(lines[shown:]), flush=True)  # each scenario as it ends, so a failure later keeps it
+        shown = len(lines)
     lines.append("| scenario | " + " | ".join(policies) + " | auto settled after epoch |")
     lines.append("|---" * (len(policies) + 2) + "|")
     for name in args.scenarios:
@@ -235,7 +242,7 @@ def main() -> int:
               f"cat /proc/loadavg after: {Path('/proc/loadavg').read_text().strip()}"]
     text = "\n".join(lines) + "\n"
     out.write_text(text)
-    print(text, end="")
+    print("\n".join(lines[shown:]))
     return 0
 
 

@@ -72,3 +72,10 @@ def test_a_stall_watch_the_platform_cannot_keep_is_refused_in_one_line(windows_e
     refused = run(windows_env, "scripts/train.py", "--stall-s", "5", "--epochs", "1", "--no-pretrained")
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.count("\n") == 1 and "--stall-s" in refused.stderr and "signal.SIGUSR1" in refused.stderr
+
+
+def test_profile_times_a_loader_with_a_worker(windows_env):
+    """profile ends each pass's workers with SIGKILL where there is one: Windows has none."""
+    done = run(windows_env, "-m", "helpers", "profile", "profile_loaders:iterable", "--path", str(ROOT / "tests"),
+               "--workers", "0", "1", "--repeats", "1", "--batches", "4", timeout=300)
+    assert done.returncode == 0 and "Recommended" in done.stdout, done.stderr

@@ -20,7 +20,7 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from torch.utils.data import DataLoader
 
@@ -46,6 +46,13 @@ def refuse_without_signals(flag: str) -> None:
     if missing := missing_signals():
         raise OptionError(f"{flag}: this platform has no {', '.join(missing)}, which the stall watch needs (Linux or "
                           "macOS); leave the option out, or use --timeout")
+
+
+def kill(pids: Iterable[int]) -> None:
+    """End each of PIDS that is still there: SIGKILL, looked up when used (Windows has none: os.kill terminates)."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
 
 
 def stack_file(folder: str | Path, worker_id: int) -> Path:
@@ -297,9 +304,7 @@ class StallWatch(Watchdog):
 
     def kill_workers(self) -> None:
         """End every worker seen in a stall that is still there (the loader's shutdown leaves none, as a rule)."""
-        for pid in self.pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        kill(self.pids)
 
     def __exit__(self, kind: Any = None, exc: BaseException | None = None, tb: Any = None) -> None:
         super().__exit__()

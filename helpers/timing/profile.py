@@ -11,9 +11,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import multiprocessing
-import os
 import shutil
-import signal
 import tempfile
 import time
 import traceback
@@ -24,7 +22,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from ..errors import OptionError, explained_worker_failures
-from ..loading.stalls import Watchdog, stall_report
+from ..loading.stalls import Watchdog, kill, stall_report
 from ..machine import conditions_line, load_average, machine_summary, past_the_cores, past_the_cores_note, rank_cores
 from .culprits import culprits
 from .measure import stream_window
@@ -122,9 +120,7 @@ class Profiler:
 
     def kill_children(self) -> None:
         """End every worker this profile started that is still there (after a stall, or when the main thread is stuck)."""
-        for pid in self.children:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        kill(self.children)
 
     def run(self, n: int, walk: bool = False) -> Pass:
         """One fresh pass at N workers: first batch, warm-up, timed window, memory at both ends; WALK asks a worker."""
