@@ -1,3 +1,4 @@
+import io
 import numpy as np
 import pytest
 from PIL import Image
@@ -65,3 +66,17 @@ def test_dataset_returns_the_unreadable_file_and_its_reason(tmp_path, sample_dir
     assert ds[0][1] == good.label
     assert ds[1] == Unreadable(str(bad), "truncated (the file ends before the image does)")
 
+
+
+def test_the_photo_shapes_are_seeded_sized_like_their_sources_and_pass_verify(tmp_path):
+    from helpers.loading.samples import photo_size
+    from helpers.loading.verify import verify_folder
+
+    index = make_sample_data(tmp_path / "imagenet", per_class=3, seed=0, progress=False, shape="imagenet")
+    assert verify_folder(tmp_path / "imagenet", progress=False).bad == []
+    assert sample_image_bytes("dog", 1, 0, "imagenet") == open(index.samples[4].path, "rb").read()
+    assert sample_image_bytes("dog", 1, 0, "imagenet") != sample_image_bytes("dog", 1, 0)
+    sizes = np.array([photo_size(np.random.default_rng(i), "imagenet") for i in range(400)])
+    assert 450 < sizes.max(axis=1).mean() < 560 and 350 < sizes.min(axis=1).mean() < 450  # about 500 x 400
+    phone = Image.open(io.BytesIO(sample_image_bytes("cat", 0, 0, "phone")))
+    assert sorted(phone.size) == [3000, 4000] and phone.format == "JPEG"

@@ -1,9 +1,10 @@
-"""The gpu pipeline's code, run on the CPU: what it sends from the workers and what it decodes must match `fast`."""
+"""The gpu pipeline's code, run on the CPU: what it sends from the workers and what it decodes must match `fast`
+(decoding in full: only the fast pipeline decodes large JPEGs at a reduced DCT scale)."""
 
 import pytest
 import torch
 
-from helpers.loading.data import ImageDataset, Sample, Unreadable, index_image_folder
+from helpers.loading.data import ImageDataset, Sample, Unreadable, index_image_folder, load_uint8
 from helpers.loading.samples import sample_image_bytes
 from helpers.loading.gpu_decode import (NO_CUDA_NOTE, DeviceDecode, bytes_to_move, collate_encoded, encoded_loader,
                                 read_encoded)
@@ -28,14 +29,14 @@ def test_workers_send_plain_jpeg_bytes_and_decode_everything_else_themselves(fil
         assert t.ndim == 1 or t.shape == (3, SIZE, SIZE), stem
 
 
-def test_decoded_batch_equals_the_fast_pipeline_image_for_image(files):
+def test_decoded_batch_equals_the_fast_pipeline_decoding_in_full_image_for_image(files):
     fast = build_pipeline("fast", SIZE, train=True)
     stems = list(files)
     batch = collate_encoded([(read_encoded(str(files[s]), SIZE), k) for k, s in enumerate(stems)])
     images, labels = DeviceDecode("cpu", SIZE)(batch)
     assert images.shape == (len(stems), 3, SIZE, SIZE) and labels.tolist() == list(range(len(stems)))
     for k, stem in enumerate(stems):
-        expected = fast.transform(fast.loader(str(files[stem])))
+        expected = fast.transform(load_uint8(str(files[stem])))
         assert (images[k].int() - expected.int()).abs().max() <= 1, stem
 
 
@@ -86,7 +87,8 @@ def test_training_on_the_gpu_pipeline_runs_on_a_cpu_and_learns_what_fast_learns(
     from helpers.training.fit import TrainConfig, fit
 
     def history(pipeline: str) -> dict:
-        config = TrainConfig(data=str(sample_dir), epochs=1, num_workers=0, batch_size=8, image_size=SIZE,
+        # 128 px: no sample image is 4 x that, so `fast` decodes them in full, as the gpu pipeline does
+        config = TrainConfig(data=str(sample_dir), epochs=1, num_workers=0, batch_size=8, image_size=128,
                              pipeline=pipeline, pretrained=False, checkpoint=None, progress=False)
         result = fit(config, log=lambda _: None)
         del result["seconds"]

@@ -25,5 +25,5 @@ def test_consecutive_rungs_differ_in_exactly_one_of_steps_or_batch_size():
 def test_a_ladder_on_tiny_data_times_every_rung_at_its_own_batch_size(sample_dir):
     rows = ladder(sample_dir, 0, image_size=32, small_batch=2, large_batch=4, batches=2, repeats=1, progress=False)
     assert [r["part"] for r in rows] == [r.part for r in rungs()]
-    assert [r["batch_size"] for r in rows] == [2, 2, 2, 2, 4]
+    assert [r["batch_size"] for r in rows] == [2, 2, 2, 2, 2, 4]
     assert rows[0]["total_gain"] == 1.0 and all(r["images_per_s"] > 0 for r in rows)

@@ -228,14 +228,18 @@ def _timing_workers(f: dict) -> None:
               "batch_ratio=trip['float32', one]['mb_per_batch'] / trip['uint8', one]['mb_per_batch'], "
               "rungs=[r['part'] for r in ladder_rows], rung_workers=sorted({r['num_workers'] for r in ladder_rows}), "
               "ladder_workers=ladder_workers, total=ladder_rows[-1]['total_gain'], "
-              "product=__import__('math').prod(r['gain'] for r in ladder_rows))",
+              "product=__import__('math').prod(r['gain'] for r in ladder_rows), "
+              "full_side=min(full.shape[1:]), drafted_side=min(drafted.shape[1:]), image_size=image_size)",
         reversed=(dict(bytes_ratio=1.0), dict(batch_ratio=2.0), dict(rungs=["blog", "batch size"]),
-                  dict(rung_workers=[0, 2]), dict(product=7.0)))
+                  dict(rung_workers=[0, 2]), dict(product=7.0), dict(drafted_side=3000), dict(drafted_side=150)))
 def _cheaper_workers(f: dict) -> None:
     assert f["bytes_ratio"] == 4 and f["batch_ratio"] == 4, "a float32 image and batch are 4 times their uint8 bytes"
-    assert f["rungs"] == ["blog", "dtype", "resize", "decode", "batch size"], "the ladder changes one thing per rung"
+    assert f["rungs"] == ["blog", "dtype", "resize", "decode", "draft", "batch size"], "the ladder changes one thing per rung"
     assert f["rung_workers"] == [f["ladder_workers"]], "every rung is timed at the same num_workers"
     assert abs(f["product"] - f["total"]) < 1e-6 * f["total"], "the rungs' gains multiply to the whole gain"
+    scale = f["full_side"] / f["drafted_side"]
+    assert scale in (4, 8) and f["drafted_side"] >= f["image_size"] and (scale == 8 or f["drafted_side"] < 2 * f["image_size"]), \
+        "the phone photo decoded at 1/4 or 1/8, the smallest DCT scale still covering the model's input"
 
 
 # --- lessons 07 ---

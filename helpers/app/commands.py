@@ -88,6 +88,8 @@ def sample_data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("dir", help="where to write it")
     p.add_argument("--per-class", type=options.positive_int, default=100, help="images per class (default 100)")
     p.add_argument("--seed", type=options.count, default=0, help="the same seed gives byte-identical files")
+    p.add_argument("--shape", choices=("sample", "imagenet", "phone"), default="sample",
+                   help="image sizes: sample (300-500 px), imagenet (about 500 x 400), phone (4000 x 3000)")
 
 
 @command("sample-data", sample_data_options, help="write the generated cats-vs-dogs ImageFolder",
@@ -95,8 +97,9 @@ def sample_data_options(p: argparse.ArgumentParser) -> None:
 def sample_data(args: argparse.Namespace) -> int:
     from ..loading.samples import make_sample_data
 
-    index = make_sample_data(args.dir, per_class=args.per_class, seed=args.seed)
-    print(f"{len(index.samples)} images in {args.dir} ({', '.join(index.classes)}), seed {args.seed}")
+    index = make_sample_data(args.dir, per_class=args.per_class, seed=args.seed, shape=args.shape)
+    print(f"{len(index.samples)} {args.shape}-shaped images in {args.dir} ({', '.join(index.classes)}), "
+          f"seed {args.seed}")
     return 0
 
 

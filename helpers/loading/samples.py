@@ -90,17 +90,48 @@ def draw_animal(rng: np.random.Generator, kind: str, width: int, height: int) ->
     return img.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.4, 1.2))))
 
 
-def sample_image_bytes(kind: str, index: int, seed: int = 0) -> bytes:
-    """One deterministic JPEG: the same (kind, index, seed) always gives the same bytes."""
-    rng = np.random.default_rng([seed, SAMPLE_CLASSES.index(kind), index])
-    width, height = int(rng.integers(300, 501)), int(rng.integers(280, 481))
+# The shapes sample-data draws (data/README.md says where each one's sizes come from).
+SHAPES = {
+    "sample": "300-500 px a side, JPEG quality 80-92: the course's own set",
+    "imagenet": "ImageNet-like: long side 500 px (3 in 4) or 250-1000 px, mostly 4:3, landscape 3 in 4, quality 85-95",
+    "phone": "a 12-megapixel phone photo: 4000 x 3000 px either way up, sensor-like noise, quality 88-95, ~2.5 MB",
+}
+
+
+def photo_size(rng: np.random.Generator, shape: str) -> tuple[int, int]:
+    """Width and height of one image of SHAPE (imagenet or phone), drawn from RNG."""
+    if shape == "phone":
+        return (4000, 3000) if rng.random() < 0.5 else (3000, 4000)
+    long = 500 if rng.random() < 0.75 else int(rng.integers(250, 1001))
+    short = round(long * rng.choice([0.75, 0.667, 1.0, 0.5625], p=[0.6, 0.2, 0.1, 0.1]))
+    return (long, short) if rng.random() < 0.75 else (short, long)
+
+
+def sample_image_bytes(kind: str, index: int, seed: int = 0, shape: str = "sample") -> bytes:
+    """One deterministic JPEG: the same (kind, index, seed, shape) always gives the same bytes."""
+    if shape not in SHAPES:
+        raise DataError(f"Unknown sample shape {shape!r}; choose one of {', '.join(SHAPES)}.")
     buffer = io.BytesIO()
-    draw_animal(rng, kind, width, height).save(buffer, format="JPEG", quality=int(rng.integers(80, 93)))
+    if shape == "sample":
+        rng = np.random.default_rng([seed, SAMPLE_CLASSES.index(kind), index])
+        width, height = int(rng.integers(300, 501)), int(rng.integers(280, 481))
+        draw_animal(rng, kind, width, height).save(buffer, format="JPEG", quality=int(rng.integers(80, 93)))
+        return buffer.getvalue()
+    rng = np.random.default_rng([seed, SAMPLE_CLASSES.index(kind), index, list(SHAPES).index(shape)])
+    width, height = photo_size(rng, shape)
+    if shape == "phone":  # drawn at a quarter of the size, enlarged, then per-pixel noise so it compresses like a photo
+        enlarged = np.asarray(draw_animal(rng, kind, width // 4, height // 4).resize((width, height)), np.int16)
+        noisy = enlarged + rng.integers(-6, 7, size=enlarged.shape, dtype=np.int16)
+        image = Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8))
+    else:
+        image = draw_animal(rng, kind, width, height)
+    image.save(buffer, format="JPEG", quality=int(rng.integers(85 if shape == "imagenet" else 88, 96)))
     return buffer.getvalue()
 
 
-def make_sample_data(root: str | Path, per_class: int = 100, seed: int = 0, progress: bool = True) -> ImageFolderIndex:
-    """Write a cats-vs-dogs-shaped ImageFolder so every lesson runs without a download."""
+def make_sample_data(root: str | Path, per_class: int = 100, seed: int = 0, progress: bool = True,
+                     shape: str = "sample") -> ImageFolderIndex:
+    """Write a cats-vs-dogs-shaped ImageFolder of SHAPE's sizes so every lesson runs without a download."""
     root = Path(root)
     jobs = [(kind, i) for kind in SAMPLE_CLASSES for i in range(per_class)]
     bar = progress_bar(len(jobs), f"sample data -> {root}", progress, unit="img", leave=True)
@@ -108,21 +139,22 @@ def make_sample_data(root: str | Path, per_class: int = 100, seed: int = 0, prog
         bar.update()
         path = root / kind / f"{kind}.{i}.jpg"
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = sample_image_bytes(kind, i, seed)
+        data = sample_image_bytes(kind, i, seed, shape)
         if not path.exists() or path.read_bytes() != data:
             atomic_write(path, lambda f: f.write(data))
     bar.close()
     return index_image_folder(root)
 
 
-def ensure_sample_data(root: str | Path | None = None, per_class: int = 100, seed: int = 0) -> Path:
-    """Return ROOT (default: sample_dir()), generating the sample set there first if it holds no images yet."""
-    root = Path(root) if root is not None else sample_dir()
+def ensure_sample_data(root: str | Path | None = None, per_class: int = 100, seed: int = 0,
+                       shape: str = "sample") -> Path:
+    """Return ROOT (default: data_dir()/SHAPE), generating SHAPE's set there first if it holds too few images."""
+    root = Path(root) if root is not None else data_dir() / shape
     try:
         index = index_image_folder(root)
         if len(index.samples) >= 2 * per_class:
             return root
     except DataError:
         pass
-    make_sample_data(root, per_class=per_class, seed=seed)
+    make_sample_data(root, per_class=per_class, seed=seed, shape=shape)
     return root

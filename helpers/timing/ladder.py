@@ -1,8 +1,8 @@
 """Like for like: the blog's pipeline turned into the fast one one change at a time, each rung timed the same way.
 
 Comparing `blog` at batch 4 with `fast` at batch 32 credits the pipeline with what the batch size did. The ladder
-changes one thing per rung (dtype, resize, decode, then batch size) and times every rung with the same loader,
-workers, warm-up and window, so each part of the gain is read off its own row.
+changes one thing per rung (dtype, resize, decode, draft decode, then batch size) and times every rung with the same
+loader, workers, warm-up and window, so each part of the gain is read off its own row.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Sequence
 from torchvision import transforms as T
 from torchvision.transforms import v2
 
-from ..loading.data import ImageDataset, ImageFolderIndex, index_image_folder, load_rgb
+from ..loading.data import ImageDataset, ImageFolderIndex, index_image_folder, load_rgb, load_uint8
 from ..machine import machine_summary, usable_cores
 from .measure import measure_loader, stream_window
 from ..progress import progress_bar
@@ -35,13 +35,15 @@ class Rung:
 
 
 def rungs(image_size: int = 224, small_batch: int = 4, large_batch: int = 32) -> list[Rung]:
-    """The blog's pipeline, then uint8 output, then a uint8 tensor resize, then libjpeg-turbo (= fast), then a larger batch."""
+    """The blog's pipeline, then uint8 output, a uint8 tensor resize, libjpeg-turbo, decoding large JPEGs at a reduced
+    DCT scale (= fast), then a larger batch."""
     s = image_size
     read_pil = ("read + decode (PIL)", load_rgb)
     pil_resize = (f"Resize(({s}, {s})) on the PIL image", T.Resize((s, s)))
     to_uint8 = ("PILToTensor: uint8 CHW", T.PILToTensor())
     tensor_resize = (f"Resize(({s}, {s})) on uint8", v2.Resize((s, s), antialias=True))
     fast = tuple(pipeline_steps("fast", s))
+    full_decode = ("read + decode in full (libjpeg-turbo, uint8)", load_uint8)
     return [
         Rung("the blog's pipeline (float32, normalized in the worker)", "blog", tuple(pipeline_steps("blog", s)),
              small_batch),
@@ -49,8 +51,10 @@ def rungs(image_size: int = 224, small_batch: int = 4, large_batch: int = 32) ->
              (read_pil, pil_resize, to_uint8), small_batch),
         Rung("resize the uint8 tensor instead of the PIL image", "resize", (read_pil, to_uint8, tensor_resize),
              small_batch),
-        Rung("decode with libjpeg-turbo (torchvision.io) instead of PIL: the fast pipeline", "decode", fast,
+        Rung("decode with libjpeg-turbo (torchvision.io) instead of PIL", "decode", (full_decode, tensor_resize),
              small_batch),
+        Rung(f"decode a JPEG at least {4 * s} px a side at 1/4 or 1/8 scale, still >= {s} px: the fast pipeline",
+             "draft", fast, small_batch),
         Rung(f"batch {large_batch} instead of {small_batch}", "batch size", fast, large_batch),
     ]
 
