@@ -11,7 +11,7 @@ from torch.utils.data import DataLoader, Dataset
 from front_door import run_command
 from helpers.loading.sample_table import Sample
 from helpers.loading.shards import TarShards, assigned, write_shards
-from helpers.loading.storage import FarAway, Latency, evict, read_all, resident_fraction, workers_needed
+from helpers.loading.storage import FarAway, Latency, evict, read_all, resident_fraction
 from helpers.machine import past_the_cores
 from helpers.options import max_workers
 from helpers.timing.bench import BenchResult, report
@@ -78,14 +78,6 @@ def test_the_wrapper_pickles_for_spawned_workers_and_passes_attributes_through()
 def test_a_latency_that_cannot_be_is_refused(bad):
     with pytest.raises(ValueError):
         Latency(**bad)
-
-
-def test_littles_law_gives_the_cores_without_latency_and_more_with_it():
-    assert workers_needed(0, 0.013, 2) == pytest.approx(2)
-    assert workers_needed(0.020, 0.013, 2) == pytest.approx(2 * 33 / 13)
-    assert workers_needed(0.050, 0.010, 4) == pytest.approx(24)
-    with pytest.raises(ValueError):
-        workers_needed(0.02, 0, 2)
 
 
 def on_tmpfs(path: Path) -> bool:

@@ -89,8 +89,7 @@ def load_uint8(path: str, at_least: int | None = None) -> torch.Tensor:
     """
     try:
         data = read_file(path)
-        size = jpeg_size(memoryview(data.numpy())) if at_least is not None else None
-        if size is not None and min(size) >= 4 * at_least:
+        if decodes_scaled(data, at_least):
             with Image.open(path) as img:
                 img.draft("RGB", (at_least, at_least))
                 return pil_to_tensor(upright_rgb(img))
@@ -98,6 +97,12 @@ def load_uint8(path: str, at_least: int | None = None) -> torch.Tensor:
     except RuntimeError:  # a format torchvision does not decode (BMP, TIFF), or a broken file: PIL says which
         return pil_to_tensor(load_rgb(path))
     return image[0] if image.ndim == 4 else image  # an animated GIF: its first frame
+
+
+def decodes_scaled(data: torch.Tensor, at_least: int | None) -> bool:
+    """Whether load_uint8 decodes these file bytes at a DCT scale: a JPEG whose short side is 4 x AT_LEAST or more."""
+    size = jpeg_size(memoryview(data.numpy())) if at_least is not None else None
+    return size is not None and min(size) >= 4 * at_least
 
 
 def jpeg_size(data: memoryview) -> tuple[int, int] | None:

@@ -1,5 +1,5 @@
-"""Files that are far away: a model of remote storage (each read waits first), a real cold page cache, and the rule
-that says how many workers hide the wait (Little's law).
+"""Files that are far away: a model of remote storage (each read waits first) and a real cold page cache; how many
+workers hide the wait is the loader model's (helpers/which_workers.py, Little's law).
 
 FarAway is a MODEL, not a measurement of any storage: before each item is read it sleeps a fixed latency, plus,
 if asked, a seeded random jitter and the file's size over a bandwidth, then reads the local file as before. It
@@ -89,17 +89,6 @@ class FarAway(Dataset):
         if name == "dataset":  # not set yet (unpickling): no recursion
             raise AttributeError(name)
         return getattr(self.dataset, name)  # samples, transform, loader: what code reading the wrapped dataset expects
-
-
-def workers_needed(latency_s: float, cpu_s_per_item: float, cores: int) -> float:
-    """Little's law: items in flight = rate x time each spends in a worker, at the rate the cores can do.
-
-    The cores make cores / cpu_s_per_item items a second; each item holds a worker for latency + CPU time, so that
-    many workers keep them busy: cores x (1 + latency / CPU time). Without latency it is the core count.
-    """
-    if cpu_s_per_item <= 0 or cores < 1:
-        raise ValueError("the CPU time per item must be above 0 and the cores at least 1")
-    return cores / cpu_s_per_item * (latency_s + cpu_s_per_item)
 
 
 def evict(paths: Iterable[str | Path]) -> int:

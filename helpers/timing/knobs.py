@@ -11,7 +11,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision.io import ImageReadMode, decode_jpeg, read_file
 
-from ..loading.data import ImageDataset, ImageFolderIndex, index_image_folder
+from ..loading.data import ImageDataset, ImageFolderIndex, decodes_scaled, index_image_folder
 from ..errors import explained_worker_failures
 from ..loading.loaders import make_loader
 from ..machine import past_the_cores
@@ -65,8 +65,8 @@ class FetchedTogether(Dataset):
     files are read, then decoded with one decode_jpeg call on the list, then resized (torch/utils/data/_utils/fetch.py
     calls __getitems__ when a dataset has it)."""
 
-    def __init__(self, dataset: ImageDataset) -> None:
-        self.dataset = dataset
+    def __init__(self, dataset: ImageDataset, image_size: int) -> None:
+        self.dataset, self.image_size = dataset, image_size
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -77,8 +77,10 @@ class FetchedTogether(Dataset):
     def __getitems__(self, indices: Sequence[int]) -> list:
         samples = [self.dataset.samples[i] for i in indices]
         try:
-            images = decode_jpeg([read_file(s.path) for s in samples], mode=ImageReadMode.RGB,
-                                 apply_exif_orientation=True)
+            files = [read_file(s.path) for s in samples]
+            if any(decodes_scaled(f, self.image_size) for f in files):  # the pipeline scales these: one at a time too
+                return [self.dataset[i] for i in indices]
+            images = decode_jpeg(files, mode=ImageReadMode.RGB, apply_exif_orientation=True)
         except RuntimeError:  # a bad or non-JPEG file among them: one at a time, so only that file is skipped
             return [self.dataset[i] for i in indices]
         return [(self.dataset.transform(image), s.label) for image, s in zip(images, samples)]
@@ -120,7 +122,7 @@ def loader_sweep(dataset: Dataset | Sequence[Dataset], settings: Sequence[dict],
 def fast_dataset(index: ImageFolderIndex, image_size: int, together: bool = False) -> Dataset:
     """The fast pipeline's dataset over INDEX, one file per call or (TOGETHER) a batch per call."""
     dataset = build_pipeline("fast", image_size).dataset(index.samples)
-    return FetchedTogether(dataset) if together else dataset
+    return FetchedTogether(dataset, image_size) if together else dataset
 
 
 def in_order_costs(rows: Sequence[dict]) -> list[tuple[int, int]]:
