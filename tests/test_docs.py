@@ -70,6 +70,7 @@ def reading_minutes():
     """scripts/reading_minutes.py as a module."""
     spec = importlib.util.spec_from_file_location("reading_minutes", ROOT / "scripts" / "reading_minutes.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules["reading_minutes"] = module  # a dataclass needs its module registered
     spec.loader.exec_module(module)
     return module
 
@@ -80,17 +81,33 @@ def test_readmes_table_of_notebooks_is_the_one_the_script_prints():
         "README.md's table of notebooks is out of date: run python scripts/reading_minutes.py --write"
 
 
-def test_reading_minutes_counts_markdown_words_only(tmp_path):
+def test_reading_minutes_count_markdown_code_and_printed_text_but_not_a_figure(tmp_path):
     import nbformat
 
     script = reading_minutes()
     (tmp_path / "notebooks").mkdir()
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("word " * 201),
-                                         nbformat.v4.new_code_cell("print('not read ' * 500)")])
+    code = nbformat.v4.new_code_cell("print('read'*50)")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="read " * 50 + "\n"),
+                    nbformat.v4.new_output("display_data", data={"image/png": "", "text/plain": "<Figure " + "x " * 300 + ">"})]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("word " * 201), code])
     nbformat.write(nb, tmp_path / "notebooks" / "01_transforms.ipynb")
     table = script.table(tmp_path)
-    assert "| [01 transforms](notebooks/01_transforms.ipynb) | " in table and "| 201 | 2 |" in table
-    assert "| 00 setup and the question | " in table and "being written" in table
+    assert "| [01 transforms and batches](notebooks/01_transforms.ipynb) | " in table, table
+    assert "| 201 + 1 + 50 | 2 |" in table and "being written" in table, table
+
+
+def test_the_limits_name_a_cell_that_prints_too_much(tmp_path):
+    import nbformat
+
+    script = reading_minutes()
+    (tmp_path / "notebooks").mkdir()
+    cell = nbformat.v4.new_code_cell("for i in range(30): print(i)")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="".join(f"{i}\n" for i in range(30)))]
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "notebooks" / "05_timing_workers.ipynb")
+    assert script.over_limits(tmp_path) == ["notebook 05 has a cell that prints 30 lines (at most 20)"]
+    cell.outputs[0]["text"] = "".join(f"{i}\n" for i in range(20))
+    nbformat.write(nbformat.v4.new_notebook(cells=[cell]), tmp_path / "notebooks" / "05_timing_workers.ipynb")
+    assert script.over_limits(tmp_path) == []
 
 
 def defect_names(text: str, pattern: str) -> list[tuple[str, str]]:
