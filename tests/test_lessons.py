@@ -84,20 +84,27 @@ def _transforms(f: dict) -> None:
 # --- lessons 02 ---
 @lesson("02_splitting",
         probe="dict(shared_transform=val_part.dataset.transform is train_pipe.transform, "
+              "blog_val_repeats=torch.equal(first, again), "
               "overlap=len(train_files & val_files), val_own_transform=val_set.transform is val_pipe.transform, "
               "same_seed_same_split={s.path for s in again_val.samples} == val_files, "
-              "fresh_seeds_equal=seeds[0] == seeds[1], same_seed_same_order=same_seed_same_order, "
-              "reshuffled=reshuffled, val_in_order=val_in_order)",
-        reversed=(dict(overlap=3), dict(shared_transform=False), dict(same_seed_same_split=False),
-                  dict(fresh_seeds_equal=True), dict(same_seed_same_order=False), dict(reshuffled=False),
-                  dict(val_in_order=False)))
+              "other_seed_same_split={s.path for s in other_val.samples} == val_files, "
+              "fresh_seeds_equal=seeds[0] == seeds[1], same_seed_same_order=run_b_epoch_1 == epoch_1, "
+              "reshuffled=epoch_2 != epoch_1, val_in_order=val_1 == val_2 == list(range(len(val_set))), "
+              "random_dogs=random_dogs, strat_dogs=strat_dogs)",
+        reversed=(dict(overlap=3), dict(shared_transform=False), dict(blog_val_repeats=True),
+                  dict(same_seed_same_split=False), dict(other_seed_same_split=True), dict(fresh_seeds_equal=True),
+                  dict(same_seed_same_order=False), dict(reshuffled=False), dict(val_in_order=False),
+                  dict(strat_dogs=[3, 4, 3, 2, 3]), dict(random_dogs=[3, 3, 3, 3, 3])))
 def _splitting(f: dict) -> None:
-    assert f["shared_transform"], "random_split's halves share one dataset, so validation is augmented"
+    assert f["shared_transform"] and not f["blog_val_repeats"], \
+        "random_split's halves share one dataset, so validation is augmented: an image read twice differs"
     assert not f["fresh_seeds_equal"], "two fresh processes seed torch's global generator differently"
     assert f["overlap"] == 0 and f["val_own_transform"], "index split: disjoint files, validation's own transform"
-    assert f["same_seed_same_split"], "the same seed gives the same validation images"
+    assert f["same_seed_same_split"] and not f["other_seed_same_split"], "the same seed gives the same split, another seed another"
     assert f["same_seed_same_order"] and f["reshuffled"], "a seeded generator: the same order per run, new per epoch"
-    assert f["val_in_order"], "validation unshuffled: the same order every pass"
+    assert f["val_in_order"], "validation unshuffled: file order every pass"
+    assert len(set(f["strat_dogs"])) == 1 and len(set(f["random_dogs"])) > 1, \
+        "a stratified split holds the same share of the rare class whatever the seed; a random one does not"
 
 
 # --- lessons 03 ---
