@@ -1,7 +1,6 @@
 """The num_workers sweep: each pipeline timed loader-only or feeding the model, against its CPU ceiling, and a pick."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Collection, Sequence
@@ -11,9 +10,9 @@ from ..loading.data import ImageFolderIndex, SkippedFiles, index_image_folder
 from ..loading.gpu_decode import NO_CUDA_NOTE, DeviceDecode
 from ..loading.loaders import resolve_device
 from ..loading.storage import FarAway, Latency
-from ..machine import conditions_line, load_average, machine_summary, past_the_cores_note, usable_cores
+from ..machine import (MEMORY_MARGIN, conditions_line, load_average, machine_summary, memory_budget_mb,
+                       past_the_cores_note, usable_cores)
 from .measure import default_batch_size, measure_loader
-from .memory import available_mb, process_memory
 from .peers import cannot_work, measure_peer, missing, versions
 from ..progress import progress_bar
 from .tables import format_table, write_rows
@@ -94,14 +93,6 @@ class BenchResult:
         """The loader model's inputs for PIPELINE in MODE (the step only end to end); None where they were not measured."""
         costs = self.costs.get(pipeline)
         return costs if costs is None or mode == "end-to-end" else replace(costs, step_s=0.0)
-
-
-MEMORY_MARGIN = 0.8  # a setting may use 80 % of the memory there was at the start: the rest is the margin
-
-
-def memory_budget_mb() -> float:
-    """What the loader may hold: the margin's share of the memory available now plus what this process holds."""
-    return MEMORY_MARGIN * (available_mb() + process_memory(os.getpid(), "main").pss_mb)
 
 
 @dataclass(frozen=True)
