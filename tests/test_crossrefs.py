@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -75,6 +76,7 @@ def readme_table(readme: str) -> str:
     """The table of notebooks scripts/reading_minutes.py wrote into README, between its markers."""
     spec = importlib.util.spec_from_file_location("reading_minutes", ROOT / "scripts" / "reading_minutes.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module.in_readme(readme)
 
