@@ -260,17 +260,20 @@ def _cheaper_workers(f: dict) -> None:
 # --- lessons 07 ---
 
 @lesson("07_beyond_the_loader",
-        probe="dict(moved=[r['change'] for r in moves], "
+        probe="dict(from_images=fed['seconds'], from_cache=cached['seconds'], moved=[r['change'] for r in moves], "
               "in_view=dict(common=len(common), covered=sorted(x for s in seen.values() for x in s) == list(split)), "
               "ddp_returncode=result.returncode, "
               "ddp_shards=[dict(shared=r['shared'], distinct=r['distinct'], "
               "dealt=sum(v for k, v in r.items() if k.startswith('rank '))) for r in shards], "
               "encoded_kb=encoded_kb, decoded_kb=decoded_kb)",
-        reversed=(dict(moved=[0.1, 0.14, 0.23]),
+        reversed=(dict(from_cache=[2.3, 2.1, 2.2, 2.0, 2.1]), dict(from_cache=[0.01, 0.01]),
+                  dict(moved=[0.1, 0.14, 0.23]),
                   dict(moved=[0.0, 0.0, 0.23]), dict(in_view=dict(common=4, covered=True)),
                   dict(ddp_shards=[dict(shared=3, distinct=157, dealt=160)]), dict(ddp_returncode=1),
                   dict(encoded_kb=60.0, decoded_kb=49.0)))
 def _beyond_the_loader(f: dict) -> None:
+    assert verdict(f["from_cache"], f["from_images"], higher_is_better=False) == FASTER, \
+        "an epoch from cached features is faster than one from images, by the verdict over the epochs"
     frozen, augmented, unfrozen = f["moved"]
     assert frozen == 0.0 and augmented > 0 and unfrozen > 0, "only a fixed transform and a frozen backbone repeat"
     assert f["in_view"] == dict(common=0, covered=True), "DistributedSampler deals each rank a disjoint share"
@@ -329,11 +332,16 @@ def _see_the_workers(f: dict) -> None:
 # --- lessons 11 ---
 
 @lesson("11_specialised_loaders",
-        probe="dict(live_loaders=sorted({r['loader'] for r in live.rows}), "
+        probe="dict(same_batch=torch.equal(images, t_images) and torch.equal(labels, t_labels), "
+              "batch_shape=list(images.shape), batch_size=batch_size, "
+              "live_loaders=sorted({r['loader'] for r in live.rows}), "
               "live_dataloader_workers=[r['num_workers'] for r in live.rows if r['loader'] == 'dataloader'], "
               "workers=list(workers), installed=[n for n in LOADERS if n == 'dataloader' or not missing(n)])",
-        reversed=(dict(live_dataloader_workers=[1]), dict(live_loaders=["dataloader", "made-up"])))
+        reversed=(dict(same_batch=False), dict(batch_shape=[0]),
+                  dict(live_dataloader_workers=[1]), dict(live_loaders=["dataloader", "made-up"])))
 def _specialised_loaders(f: dict) -> None:
+    assert f["same_batch"] and f["batch_shape"][0] == f["batch_size"], \
+        "a DataLoader and torchdata's thread nodes over the same dataset give the same first batch"
     assert f["live_dataloader_workers"] == f["workers"], "the live run timed the DataLoader at every setting"
     assert f["live_loaders"] == sorted(f["installed"]), "the live run timed every installed loader and nothing else"
 
