@@ -110,7 +110,7 @@ def _splitting(f: dict) -> None:
 
 @lesson("03_multiprocess_loading",
         probe="dict(worker_processes=len(worker_pids), workers_not_kernel=os.getpid() not in worker_pids, "
-              "whole_batches=whole, turns=[worker_pids.index(p[0]) for _, p in batches], "
+              "whole_batches=all(len(set(p)) == 1 for _, p in batches), turns=[worker_pids.index(p[0]) for _, p in batches], "
               "pinned_only_for_cuda=loader.pin_memory == (device == 'cuda'), "
               "served_persistent=len(served[True]), served_fresh=len(served[False]), "
               "in_cell_ok=[a.ok for a in in_cell.values()], in_module_ok=in_module.ok, "
@@ -119,7 +119,7 @@ def _splitting(f: dict) -> None:
               "with_guard_exit=with_guard.returncode, with_guard_out=with_guard.stdout.strip(), "
               "plain_items=len(seen[False]), plain_counts=sorted(set(seen[False].values())), "
               "sharded_items=len(seen[True]), sharded_counts=sorted(set(seen[True].values())), "
-              "loaded={n: values for n, values in loaded.items() if n in (0, 1)})",
+              "loaded={row.setting: row.values for row in swept if row.setting in (0, 1)})",
         reversed=(dict(workers_not_kernel=False), dict(turns=[0, 0, 1, 1]), dict(pinned_only_for_cuda=False),
                   dict(served_persistent=4), dict(in_cell_ok=[True, True]), dict(in_module_ok=False),
                   dict(without_guard_exit=0), dict(with_guard_exit=1), dict(plain_counts=[1]),
@@ -241,19 +241,27 @@ def _timing_workers(f: dict) -> None:
 
 # --- lessons 06 ---
 @lesson("06_cheaper_workers",
-        probe="dict(bytes_ratio=bytes_ratio, "
-              "batch_ratio=trip['float32', one]['mb_per_batch'] / trip['uint8', one]['mb_per_batch'], "
-              "rungs=[r['part'] for r in ladder_rows], rung_workers=sorted({r['num_workers'] for r in ladder_rows}), "
-              "ladder_workers=ladder_workers, total=ladder_rows[-1]['total_gain'], "
-              "product=__import__('math').prod(r['gain'] for r in ladder_rows), "
+        probe="dict(bytes_ratio=first['blog'].nbytes / first['uint8 resize'].nbytes, "
+              "dtypes={name: str(images.dtype) for name, images in first.items()}, "
+              "batch_ratio=[r['mb_per_batch'] for r in breakdown.transfer if r['dtype'] == 'float32'][0] / "
+              "[r['mb_per_batch'] for r in breakdown.transfer if r['dtype'] == 'uint8'][0], "
+              "like_for_like={(l.num_workers, l.batch_size) for l in loaders.values()} == {(workers, batch_size)}, "
+              "timed=[row.setting for row in swept], rates={row.setting: row.values for row in swept}, "
               "full_side=min(full.shape[1:]), drafted_side=min(drafted.shape[1:]), image_size=image_size)",
-        reversed=(dict(bytes_ratio=1.0), dict(batch_ratio=2.0), dict(rungs=["blog", "batch size"]),
-                  dict(rung_workers=[0, 2]), dict(product=7.0), dict(drafted_side=3000), dict(drafted_side=150)))
+        reversed=(dict(bytes_ratio=1.0), dict(batch_ratio=2.0), dict(dtypes={"blog": "torch.float32",
+                  "uint8": "torch.float32", "uint8 resize": "torch.uint8"}), dict(like_for_like=False),
+                  dict(timed=["blog", "uint8 resize"]),
+                  dict(rates={"blog": [300.0, 310.0, 305.0, 300.0, 295.0], "uint8": [600.0, 620.0, 610.0, 600.0, 590.0],
+                              "uint8 resize": [305.0, 300.0, 310.0, 295.0, 300.0]}),
+                  dict(drafted_side=3000), dict(drafted_side=150)))
 def _cheaper_workers(f: dict) -> None:
-    assert f["bytes_ratio"] == 4 and f["batch_ratio"] == 4, "a float32 image and batch are 4 times their uint8 bytes"
-    assert f["rungs"] == ["blog", "dtype", "resize", "decode", "draft", "batch size"], "the ladder changes one thing per rung"
-    assert f["rung_workers"] == [f["ladder_workers"]], "every rung is timed at the same num_workers"
-    assert abs(f["product"] - f["total"]) < 1e-6 * f["total"], "the rungs' gains multiply to the whole gain"
+    assert f["bytes_ratio"] == 4 and f["batch_ratio"] == 4, "a float32 batch is 4 times the uint8 one's bytes"
+    assert f["dtypes"] == {"blog": "torch.float32", "uint8": "torch.uint8", "uint8 resize": "torch.uint8"}, \
+        "the learner's two cheaper loaders hand over uint8"
+    assert f["like_for_like"] and f["timed"] == ["blog", "uint8", "uint8 resize"], \
+        "the three loaders, one change apart, at the same num_workers and batch, all timed"
+    assert verdict(f["rates"]["uint8 resize"], f["rates"]["blog"]) == FASTER, \
+        "uint8 hand-over and a uint8 resize make the blog's loader faster, by the verdict over the rounds"
     scale = f["full_side"] / f["drafted_side"]
     assert scale in (4, 8) and f["drafted_side"] >= f["image_size"] and (scale == 8 or f["drafted_side"] < 2 * f["image_size"]), \
         "the phone photo decoded at 1/4 or 1/8, the smallest DCT scale still covering the model's input"
