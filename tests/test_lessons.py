@@ -145,12 +145,14 @@ def _workers(f: dict) -> None:
 # --- lessons 09 ---
 
 @lesson("09_failure_zoo",
-        probe="dict(timeout=timeout, stuck=stuck, dump_error=error, busy_top=busy[0], "
+        probe="dict(timeout=timeout, got=got, alive=len(multiprocessing.active_children()), dump_error=error, "
+              "busy_top=busy[0], "
               "busy_in_worker_loop=any(f.endswith('in _worker_loop') for f in busy), "
               "locked_fork=locked['fork'], locked_forkserver=locked['forkserver'], "
               "hidden_workers=hidden[2], hidden_none=hidden[0], too_many=too_many, fixes=list(fixes.values()), "
               "saw=list(saw.values()), shm_failed=failed, shm_fixed=fixed, pickled=pickled.stdout.splitlines())",
-        reversed=(dict(stuck="ok: [[0, 1], [2, 3], [4, 5], [6, 7]]"),
+        reversed=(dict(got=[[0, 1], [2, 3], [4, 5], [6, 7]]), dict(got=["RuntimeError: DataLoader timed out after 1 seconds"]),
+                  dict(alive=1),
                   dict(busy_top="torch/utils/data/_utils/worker.py, in _worker_loop"),
                   dict(locked_fork="fork: ok: [[0, 1, 2, 3], [4, 5, 6, 7]]"),
                   dict(locked_forkserver="forkserver: RuntimeError: DataLoader timed out after 60 seconds"),
@@ -163,7 +165,9 @@ def _workers(f: dict) -> None:
                   dict(pickled=["lambda: PicklingError: Can't pickle"] * 4)))
 def _failure_zoo(f: dict) -> None:
     timed_out = f"RuntimeError: DataLoader timed out after {f['timeout']} seconds"
-    assert f["stuck"] == timed_out and f["dump_error"] == timed_out, "a stuck worker ends in the timeout error"
+    assert f["got"] == [[0, 1], timed_out], "the loader's worker starts within the timeout, then item 2 times it out"
+    assert f["alive"] == 0, "deleting the iterator ended the loader's worker"
+    assert f["dump_error"] == timed_out, "a stuck worker ends in the timeout error"
     assert f["busy_top"] == "helpers/lessons/hangs.py, in __getitem__" and f["busy_in_worker_loop"], \
         "the dump shows the worker stuck in the dataset's __getitem__, under the worker loop"
     assert "timed out" in f["locked_fork"] and f["locked_forkserver"].startswith("forkserver: ok"), \
@@ -289,11 +293,15 @@ def _beyond_the_loader(f: dict) -> None:
         probe="dict(pss_none=pss[min(pss)], pss_most=pss[most], grew=grew, index_mb=rows[0]['index_mb'], "
               "started={f\"{r['start_method']} {r['index']}\": r['uss_before_mb_per_worker'] for r in rows + others}, "
               "other_methods=list(other_start_methods), "
+              "preload_uss={v: [float(r['worker_uss_mb']) for r in preload if r['variant'] == v] "
+              "for v in ('default', 'torch', 'all')}, "
               "float32_over_uint8=size[torch.float32] / size[torch.uint8])",
         reversed=(dict(pss_most=0.0), dict(grew={"python-list": 4.0, "numpy": 3.9, "helpers": 3.6}),
                   dict(index_mb=100.0), dict(started={"fork python-list": 5.2, "fork numpy": 5.3, "fork helpers": 5.2,
                                                       "forkserver python-list": 5.0, "forkserver helpers": 5.0}),
-                  dict(float32_over_uint8=1.0)))
+                  dict(float32_over_uint8=1.0),
+                  dict(preload_uss={"default": [18.0] * 15, "torch": [155.0] * 15, "all": [370.0] * 15}),
+                  dict(preload_uss={"default": [370.0] * 15, "torch": [155.0] * 14 + [400.0], "all": [18.0] * 15})))
 def _worker_memory(f: dict) -> None:
     assert f["pss_most"] > f["pss_none"], "each worker adds memory: PSS grows with num_workers"
     g = f["grew"]
@@ -303,6 +311,9 @@ def _worker_memory(f: dict) -> None:
         for kind in ("python-list", "helpers"):
             assert f["started"][f"{method} {kind}"] > f["started"][f"fork {kind}"], f"{method} workers start larger"
     assert f["float32_over_uint8"] == 4, "a float32 batch in flight is four times the uint8 one"
+    uss = f["preload_uss"]
+    assert len(uss["default"]) >= 3 and max(uss["all"]) < min(uss["torch"]) and max(uss["torch"]) < min(uss["default"]), \
+        "in every repeat, preloading torch shrinks a forkserver worker, and the dataset's modules too shrink it more"
 
 # --- end lessons 08 ---
 
