@@ -261,8 +261,9 @@ def plot_fed_step(rows: Sequence, ceiling: Sequence[float], pick: int, title: st
                    label=f"from num_workers={pick} on, more workers add nothing (the pick)" if ax is speed else None)
     speed.axhline(statistics.median(ceiling), color="black", ls="--", lw=1.2,
                   label="the step on batches in memory: the ceiling (median)")
-    speed.errorbar(x, [r.median for r in rows], yerr=[[r.median - r.min for r in rows], [r.max - r.median for r in rows]],
-                   marker="o", capsize=3, color="tab:blue", label="fed by the DataLoader (median, min-max bars)")
+    spread = [[r.median - r.min for r in rows], [r.max - r.median for r in rows]]
+    speed.errorbar(x, [r.median for r in rows], yerr=spread, marker="o", capsize=3, color="tab:blue",
+                   label="fed by the DataLoader (median, min-max bars)")
     top = max(max(r.max for r in rows), statistics.median(ceiling))
     speed.set(title="Training throughput", xlabel="num_workers", ylabel="Images per second", ylim=(0, 1.2 * top))
     speed.legend(fontsize=9, loc="lower right")
