@@ -145,12 +145,14 @@ def _workers(f: dict) -> None:
 # --- lessons 09 ---
 
 @lesson("09_failure_zoo",
-        probe="dict(timeout=timeout, stuck=stuck, dump_error=error, busy_top=busy[0], "
+        probe="dict(timeout=timeout, got=got, alive=len(multiprocessing.active_children()), dump_error=error, "
+              "busy_top=busy[0], "
               "busy_in_worker_loop=any(f.endswith('in _worker_loop') for f in busy), "
               "locked_fork=locked['fork'], locked_forkserver=locked['forkserver'], "
               "hidden_workers=hidden[2], hidden_none=hidden[0], too_many=too_many, fixes=list(fixes.values()), "
               "saw=list(saw.values()), shm_failed=failed, shm_fixed=fixed, pickled=pickled.stdout.splitlines())",
-        reversed=(dict(stuck="ok: [[0, 1], [2, 3], [4, 5], [6, 7]]"),
+        reversed=(dict(got=[[0, 1], [2, 3], [4, 5], [6, 7]]), dict(got=["RuntimeError: DataLoader timed out after 1 seconds"]),
+                  dict(alive=1),
                   dict(busy_top="torch/utils/data/_utils/worker.py, in _worker_loop"),
                   dict(locked_fork="fork: ok: [[0, 1, 2, 3], [4, 5, 6, 7]]"),
                   dict(locked_forkserver="forkserver: RuntimeError: DataLoader timed out after 60 seconds"),
@@ -163,7 +165,9 @@ def _workers(f: dict) -> None:
                   dict(pickled=["lambda: PicklingError: Can't pickle"] * 4)))
 def _failure_zoo(f: dict) -> None:
     timed_out = f"RuntimeError: DataLoader timed out after {f['timeout']} seconds"
-    assert f["stuck"] == timed_out and f["dump_error"] == timed_out, "a stuck worker ends in the timeout error"
+    assert f["got"] == [[0, 1], timed_out], "the loader's worker starts within the timeout, then item 2 times it out"
+    assert f["alive"] == 0, "deleting the iterator ended the loader's worker"
+    assert f["dump_error"] == timed_out, "a stuck worker ends in the timeout error"
     assert f["busy_top"] == "helpers/lessons/hangs.py, in __getitem__" and f["busy_in_worker_loop"], \
         "the dump shows the worker stuck in the dataset's __getitem__, under the worker loop"
     assert "timed out" in f["locked_fork"] and f["locked_forkserver"].startswith("forkserver: ok"), \
@@ -252,17 +256,20 @@ def _cheaper_workers(f: dict) -> None:
 # --- lessons 07 ---
 
 @lesson("07_beyond_the_loader",
-        probe="dict(moved=[r['change'] for r in moves], "
+        probe="dict(from_images=fed['seconds'], from_cache=cached['seconds'], moved=[r['change'] for r in moves], "
               "in_view=dict(common=len(common), covered=sorted(x for s in seen.values() for x in s) == list(split)), "
               "ddp_returncode=result.returncode, "
               "ddp_shards=[dict(shared=r['shared'], distinct=r['distinct'], "
               "dealt=sum(v for k, v in r.items() if k.startswith('rank '))) for r in shards], "
               "encoded_kb=encoded_kb, decoded_kb=decoded_kb)",
-        reversed=(dict(moved=[0.1, 0.14, 0.23]),
+        reversed=(dict(from_cache=[2.3, 2.1, 2.2, 2.0, 2.1]), dict(from_cache=[0.01, 0.01]),
+                  dict(moved=[0.1, 0.14, 0.23]),
                   dict(moved=[0.0, 0.0, 0.23]), dict(in_view=dict(common=4, covered=True)),
                   dict(ddp_shards=[dict(shared=3, distinct=157, dealt=160)]), dict(ddp_returncode=1),
                   dict(encoded_kb=60.0, decoded_kb=49.0)))
 def _beyond_the_loader(f: dict) -> None:
+    assert verdict(f["from_cache"], f["from_images"], higher_is_better=False) == FASTER, \
+        "an epoch from cached features is faster than one from images, by the verdict over the epochs"
     frozen, augmented, unfrozen = f["moved"]
     assert frozen == 0.0 and augmented > 0 and unfrozen > 0, "only a fixed transform and a frozen backbone repeat"
     assert f["in_view"] == dict(common=0, covered=True), "DistributedSampler deals each rank a disjoint share"
@@ -278,11 +285,15 @@ def _beyond_the_loader(f: dict) -> None:
         probe="dict(pss_none=pss[min(pss)], pss_most=pss[most], grew=grew, index_mb=rows[0]['index_mb'], "
               "started={f\"{r['start_method']} {r['index']}\": r['uss_before_mb_per_worker'] for r in rows + others}, "
               "other_methods=list(other_start_methods), "
+              "preload_uss={v: [float(r['worker_uss_mb']) for r in preload if r['variant'] == v] "
+              "for v in ('default', 'torch', 'all')}, "
               "float32_over_uint8=size[torch.float32] / size[torch.uint8])",
         reversed=(dict(pss_most=0.0), dict(grew={"python-list": 4.0, "numpy": 3.9, "helpers": 3.6}),
                   dict(index_mb=100.0), dict(started={"fork python-list": 5.2, "fork numpy": 5.3, "fork helpers": 5.2,
                                                       "forkserver python-list": 5.0, "forkserver helpers": 5.0}),
-                  dict(float32_over_uint8=1.0)))
+                  dict(float32_over_uint8=1.0),
+                  dict(preload_uss={"default": [18.0] * 15, "torch": [155.0] * 15, "all": [370.0] * 15}),
+                  dict(preload_uss={"default": [370.0] * 15, "torch": [155.0] * 14 + [400.0], "all": [18.0] * 15})))
 def _worker_memory(f: dict) -> None:
     assert f["pss_most"] > f["pss_none"], "each worker adds memory: PSS grows with num_workers"
     g = f["grew"]
@@ -292,6 +303,9 @@ def _worker_memory(f: dict) -> None:
         for kind in ("python-list", "helpers"):
             assert f["started"][f"{method} {kind}"] > f["started"][f"fork {kind}"], f"{method} workers start larger"
     assert f["float32_over_uint8"] == 4, "a float32 batch in flight is four times the uint8 one"
+    uss = f["preload_uss"]
+    assert len(uss["default"]) >= 3 and max(uss["all"]) < min(uss["torch"]) and max(uss["torch"]) < min(uss["default"]), \
+        "in every repeat, preloading torch shrinks a forkserver worker, and the dataset's modules too shrink it more"
 
 # --- end lessons 08 ---
 
@@ -321,11 +335,16 @@ def _see_the_workers(f: dict) -> None:
 # --- lessons 11 ---
 
 @lesson("11_specialised_loaders",
-        probe="dict(live_loaders=sorted({r['loader'] for r in live.rows}), "
+        probe="dict(same_batch=torch.equal(images, t_images) and torch.equal(labels, t_labels), "
+              "batch_shape=list(images.shape), batch_size=batch_size, "
+              "live_loaders=sorted({r['loader'] for r in live.rows}), "
               "live_dataloader_workers=[r['num_workers'] for r in live.rows if r['loader'] == 'dataloader'], "
               "workers=list(workers), installed=[n for n in LOADERS if n == 'dataloader' or not missing(n)])",
-        reversed=(dict(live_dataloader_workers=[1]), dict(live_loaders=["dataloader", "made-up"])))
+        reversed=(dict(same_batch=False), dict(batch_shape=[0]),
+                  dict(live_dataloader_workers=[1]), dict(live_loaders=["dataloader", "made-up"])))
 def _specialised_loaders(f: dict) -> None:
+    assert f["same_batch"] and f["batch_shape"][0] == f["batch_size"], \
+        "a DataLoader and torchdata's thread nodes over the same dataset give the same first batch"
     assert f["live_dataloader_workers"] == f["workers"], "the live run timed the DataLoader at every setting"
     assert f["live_loaders"] == sorted(f["installed"]), "the live run timed every installed loader and nothing else"
 
