@@ -13,7 +13,6 @@ import pytest
 
 import lessons
 from helpers.verdict import FASTER, SAME, SLOWER, replicated, verdict
-from helpers.which_workers import CORES, MAIN, STEP, WAITING
 
 
 @dataclass
@@ -111,7 +110,7 @@ def _splitting(f: dict) -> None:
 
 @lesson("03_multiprocess_loading",
         probe="dict(worker_processes=len(worker_pids), workers_not_kernel=os.getpid() not in worker_pids, "
-              "whole_batches=whole, turns=[worker_pids.index(p[0]) for _, p in batches], "
+              "whole_batches=all(len(set(p)) == 1 for _, p in batches), turns=[worker_pids.index(p[0]) for _, p in batches], "
               "pinned_only_for_cuda=loader.pin_memory == (device == 'cuda'), "
               "served_persistent=len(served[True]), served_fresh=len(served[False]), "
               "in_cell_ok=[a.ok for a in in_cell.values()], in_module_ok=in_module.ok, "
@@ -120,7 +119,7 @@ def _splitting(f: dict) -> None:
               "with_guard_exit=with_guard.returncode, with_guard_out=with_guard.stdout.strip(), "
               "plain_items=len(seen[False]), plain_counts=sorted(set(seen[False].values())), "
               "sharded_items=len(seen[True]), sharded_counts=sorted(set(seen[True].values())), "
-              "loaded={n: values for n, values in loaded.items() if n in (0, 1)})",
+              "loaded={row.setting: row.values for row in swept if row.setting in (0, 1)})",
         reversed=(dict(workers_not_kernel=False), dict(turns=[0, 0, 1, 1]), dict(pinned_only_for_cuda=False),
                   dict(served_persistent=4), dict(in_cell_ok=[True, True]), dict(in_module_ok=False),
                   dict(without_guard_exit=0), dict(with_guard_exit=1), dict(plain_counts=[1]),
@@ -211,13 +210,17 @@ def _training(f: dict) -> None:
               "steady_batch={n: steady_batch[n] for n in workers if n > 0}, "
               "settings=[row.setting for row in swept], workers=list(workers), "
               "loaded={row.setting: row.values for row in swept if row.setting in (0, 1)}, "
-              "e2e_waits=[r['data_wait_fraction'] for r in end_to_end.rows], e2e_settings=len(e2e_workers) * 2, "
-              "ceilings=sorted(end_to_end.model_images_per_s), pipelines=sorted({r['pipeline'] for r in end_to_end.rows}), "
-              "predicted=[(r['predicted_images_per_s'], r['predicted_limit']) for r in end_to_end.rows])",
+              "e2e_settings=[row.setting for row in fed_rows], e2e_workers=list(e2e_workers), e2e_repeats=e2e_repeats, "
+              "fed={row.setting: row.values for row in fed_rows}, ceiling=ceiling.values, "
+              "waits={row.setting: row.median_of(lambda t: t.data_wait_fraction) for row in fed_rows})",
         reversed=(dict(first_batch={"1": [0.01] * 5, "2": [0.01] * 5, "4": [0.01] * 5}), dict(settings=[0]),
                   dict(loaded={"0": [800.0, 800.0, 810.0, 790.0, 800.0], "1": [1600.0, 1650.0, 1700.0, 1600.0, 1620.0]}),
                   dict(loaded={"0": [800.0, 810.0], "1": [790.0, 800.0]}),
-                  dict(e2e_waits=[None, 0.1]), dict(ceilings=["fast"]), dict(predicted=[[None, None]] * 4)))
+                  dict(e2e_settings=[0]), dict(ceiling=[200.0, 210.0]),
+                  dict(waits={"0": None, "1": 0.1, "2": 0.1, "3": 0.1}),
+                  dict(ceiling=[1.0, 1.1, 1.0, 1.2, 1.0]),
+                  dict(fed={"0": [1e6, 1.1e6, 1e6, 1.2e6, 1e6]}),
+                  dict(waits={"0": 0.05, "1": 0.3, "2": 0.3, "3": 0.3})))
 def _timing_workers(f: dict) -> None:
     for n, first in f["first_batch"].items():
         assert verdict(first, f["steady_batch"][n], higher_is_better=False) == SLOWER, \
@@ -225,29 +228,40 @@ def _timing_workers(f: dict) -> None:
     assert f["settings"] == f["workers"], "every num_workers setting of the sweep was timed"
     assert verdict(f["loaded"]["1"], f["loaded"]["0"]) in (SLOWER, SAME), \
         "loading alone, one worker is no faster than none, by the verdict over the repeats"
-    assert len(f["e2e_waits"]) == f["e2e_settings"] and all(w is not None and 0 <= w < 1 for w in f["e2e_waits"]), \
-        "end to end, the data wait is measured for every row, as a share of each step"
-    assert f["ceilings"] == f["pipelines"], "the model ceiling (the step on a batch in memory) is timed for every pipeline"
-    assert len(f["predicted"]) == f["e2e_settings"] and all(
-        rate and rate > 0 and limit in (STEP, CORES, WAITING, MAIN) for rate, limit in f["predicted"]), \
-        "beside every measured row, the loader model's prediction and the limit that binds there"
+    assert f["e2e_settings"] == f["e2e_workers"] and len(f["ceiling"]) == f["e2e_repeats"] and all(
+        len(v) == f["e2e_repeats"] for v in f["fed"].values()), "the ceiling and every num_workers ran in every round"
+    assert all(w is not None and 0 <= w < 1 for w in f["waits"].values()), \
+        "end to end, the data wait is measured at every setting, as a share of the loop"
+    assert all(verdict(v, f["ceiling"]) != FASTER for v in f["fed"].values()), \
+        "no loader feeds the step measurably faster than batches already in memory (the ceiling)"
+    assert verdict(f["fed"]["0"], f["ceiling"]) == SLOWER and f["waits"]["0"] > max(
+        w for n, w in f["waits"].items() if n != "0"), \
+        "with no workers the step waits for the loading: slower than the ceiling, and more wait than with any worker"
 
 
 # --- lessons 06 ---
 @lesson("06_cheaper_workers",
-        probe="dict(bytes_ratio=bytes_ratio, "
-              "batch_ratio=trip['float32', one]['mb_per_batch'] / trip['uint8', one]['mb_per_batch'], "
-              "rungs=[r['part'] for r in ladder_rows], rung_workers=sorted({r['num_workers'] for r in ladder_rows}), "
-              "ladder_workers=ladder_workers, total=ladder_rows[-1]['total_gain'], "
-              "product=__import__('math').prod(r['gain'] for r in ladder_rows), "
+        probe="dict(bytes_ratio=first['blog'].nbytes / first['uint8 resize'].nbytes, "
+              "dtypes={name: str(images.dtype) for name, images in first.items()}, "
+              "batch_ratio=[r['mb_per_batch'] for r in breakdown.transfer if r['dtype'] == 'float32'][0] / "
+              "[r['mb_per_batch'] for r in breakdown.transfer if r['dtype'] == 'uint8'][0], "
+              "like_for_like={(l.num_workers, l.batch_size) for l in loaders.values()} == {(workers, batch_size)}, "
+              "timed=[row.setting for row in swept], rates={row.setting: row.values for row in swept}, "
               "full_side=min(full.shape[1:]), drafted_side=min(drafted.shape[1:]), image_size=image_size)",
-        reversed=(dict(bytes_ratio=1.0), dict(batch_ratio=2.0), dict(rungs=["blog", "batch size"]),
-                  dict(rung_workers=[0, 2]), dict(product=7.0), dict(drafted_side=3000), dict(drafted_side=150)))
+        reversed=(dict(bytes_ratio=1.0), dict(batch_ratio=2.0), dict(dtypes={"blog": "torch.float32",
+                  "uint8": "torch.float32", "uint8 resize": "torch.uint8"}), dict(like_for_like=False),
+                  dict(timed=["blog", "uint8 resize"]),
+                  dict(rates={"blog": [300.0, 310.0, 305.0, 300.0, 295.0], "uint8": [600.0, 620.0, 610.0, 600.0, 590.0],
+                              "uint8 resize": [305.0, 300.0, 310.0, 295.0, 300.0]}),
+                  dict(drafted_side=3000), dict(drafted_side=150)))
 def _cheaper_workers(f: dict) -> None:
-    assert f["bytes_ratio"] == 4 and f["batch_ratio"] == 4, "a float32 image and batch are 4 times their uint8 bytes"
-    assert f["rungs"] == ["blog", "dtype", "resize", "decode", "draft", "batch size"], "the ladder changes one thing per rung"
-    assert f["rung_workers"] == [f["ladder_workers"]], "every rung is timed at the same num_workers"
-    assert abs(f["product"] - f["total"]) < 1e-6 * f["total"], "the rungs' gains multiply to the whole gain"
+    assert f["bytes_ratio"] == 4 and f["batch_ratio"] == 4, "a float32 batch is 4 times the uint8 one's bytes"
+    assert f["dtypes"] == {"blog": "torch.float32", "uint8": "torch.uint8", "uint8 resize": "torch.uint8"}, \
+        "the learner's two cheaper loaders hand over uint8"
+    assert f["like_for_like"] and f["timed"] == ["blog", "uint8", "uint8 resize"], \
+        "the three loaders, one change apart, at the same num_workers and batch, all timed"
+    assert verdict(f["rates"]["uint8 resize"], f["rates"]["blog"]) == FASTER, \
+        "uint8 hand-over and a uint8 resize make the blog's loader faster, by the verdict over the rounds"
     scale = f["full_side"] / f["drafted_side"]
     assert scale in (4, 8) and f["drafted_side"] >= f["image_size"] and (scale == 8 or f["drafted_side"] < 2 * f["image_size"]), \
         "the phone photo decoded at 1/4 or 1/8, the smallest DCT scale still covering the model's input"
