@@ -1,5 +1,6 @@
 """The machine a measurement runs on: the cores this process may use (affinity and cgroup quota), one thread as in a
-worker, PyTorch's past-the-cores warning kept out of sweeps that go there on purpose, and the one-line summary.
+worker, PyTorch's past-the-cores warning kept out of sweeps that go there on purpose, the memory a loader may hold,
+and the one-line summary.
 
 Imports torch and nothing of the course, so checking an option (helpers.options) loads no loader and no data code.
 """
@@ -12,6 +13,7 @@ import warnings
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import psutil
 import torch
 
 
@@ -71,6 +73,16 @@ def rank_cores(environ: dict[str, str] | None = None) -> tuple[int, int]:
     ranks = local_world_size(environ)
     return max(1, usable_cores() // ranks), ranks
 
+
+
+MEMORY_MARGIN = 0.8  # a loader may use 80 % of the memory there was at the start: the rest is the margin
+
+
+def memory_budget_mb() -> float:
+    """What a loader may hold, the bench's pick and --num-workers auto alike: the margin's share of the memory
+    available now plus what this process holds."""
+    own = psutil.Process().memory_full_info()
+    return MEMORY_MARGIN * (psutil.virtual_memory().available + getattr(own, "pss", own.rss)) / 2**20
 
 @contextlib.contextmanager
 def past_the_cores(num_workers: int) -> Iterator[None]:

@@ -5,6 +5,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "scripts"))  # what only a measuring script runs lives in it, and is tested from here
 
 from helpers.loading.data import SkippedFiles  # noqa: E402
 from helpers.loading.samples import make_sample_data  # noqa: E402

@@ -111,7 +111,7 @@ def _splitting(f: dict) -> None:
 
 @lesson("03_multiprocess_loading",
         probe="dict(worker_processes=len(worker_pids), workers_not_kernel=os.getpid() not in worker_pids, "
-              "whole_batches=whole, turns=[worker_pids.index(p[0]) for _, p in batches], "
+              "whole_batches=all(len(set(p)) == 1 for _, p in batches), turns=[worker_pids.index(p[0]) for _, p in batches], "
               "pinned_only_for_cuda=loader.pin_memory == (device == 'cuda'), "
               "served_persistent=len(served[True]), served_fresh=len(served[False]), "
               "in_cell_ok=[a.ok for a in in_cell.values()], in_module_ok=in_module.ok, "
@@ -120,7 +120,7 @@ def _splitting(f: dict) -> None:
               "with_guard_exit=with_guard.returncode, with_guard_out=with_guard.stdout.strip(), "
               "plain_items=len(seen[False]), plain_counts=sorted(set(seen[False].values())), "
               "sharded_items=len(seen[True]), sharded_counts=sorted(set(seen[True].values())), "
-              "loaded={n: values for n, values in loaded.items() if n in (0, 1)})",
+              "loaded={row.setting: row.values for row in swept if row.setting in (0, 1)})",
         reversed=(dict(workers_not_kernel=False), dict(turns=[0, 0, 1, 1]), dict(pinned_only_for_cuda=False),
                   dict(served_persistent=4), dict(in_cell_ok=[True, True]), dict(in_module_ok=False),
                   dict(without_guard_exit=0), dict(with_guard_exit=1), dict(plain_counts=[1]),
@@ -145,12 +145,14 @@ def _workers(f: dict) -> None:
 # --- lessons 09 ---
 
 @lesson("09_failure_zoo",
-        probe="dict(timeout=timeout, stuck=stuck, dump_error=error, busy_top=busy[0], "
+        probe="dict(timeout=timeout, got=got, alive=len(multiprocessing.active_children()), dump_error=error, "
+              "busy_top=busy[0], "
               "busy_in_worker_loop=any(f.endswith('in _worker_loop') for f in busy), "
               "locked_fork=locked['fork'], locked_forkserver=locked['forkserver'], "
               "hidden_workers=hidden[2], hidden_none=hidden[0], too_many=too_many, fixes=list(fixes.values()), "
               "saw=list(saw.values()), shm_failed=failed, shm_fixed=fixed, pickled=pickled.stdout.splitlines())",
-        reversed=(dict(stuck="ok: [[0, 1], [2, 3], [4, 5], [6, 7]]"),
+        reversed=(dict(got=[[0, 1], [2, 3], [4, 5], [6, 7]]), dict(got=["RuntimeError: DataLoader timed out after 1 seconds"]),
+                  dict(alive=1),
                   dict(busy_top="torch/utils/data/_utils/worker.py, in _worker_loop"),
                   dict(locked_fork="fork: ok: [[0, 1, 2, 3], [4, 5, 6, 7]]"),
                   dict(locked_forkserver="forkserver: RuntimeError: DataLoader timed out after 60 seconds"),
@@ -163,7 +165,9 @@ def _workers(f: dict) -> None:
                   dict(pickled=["lambda: PicklingError: Can't pickle"] * 4)))
 def _failure_zoo(f: dict) -> None:
     timed_out = f"RuntimeError: DataLoader timed out after {f['timeout']} seconds"
-    assert f["stuck"] == timed_out and f["dump_error"] == timed_out, "a stuck worker ends in the timeout error"
+    assert f["got"] == [[0, 1], timed_out], "the loader's worker starts within the timeout, then item 2 times it out"
+    assert f["alive"] == 0, "deleting the iterator ended the loader's worker"
+    assert f["dump_error"] == timed_out, "a stuck worker ends in the timeout error"
     assert f["busy_top"] == "helpers/lessons/hangs.py, in __getitem__" and f["busy_in_worker_loop"], \
         "the dump shows the worker stuck in the dataset's __getitem__, under the worker loop"
     assert "timed out" in f["locked_fork"] and f["locked_forkserver"].startswith("forkserver: ok"), \
@@ -231,19 +235,27 @@ def _timing_workers(f: dict) -> None:
 
 # --- lessons 06 ---
 @lesson("06_cheaper_workers",
-        probe="dict(bytes_ratio=bytes_ratio, "
-              "batch_ratio=trip['float32', one]['mb_per_batch'] / trip['uint8', one]['mb_per_batch'], "
-              "rungs=[r['part'] for r in ladder_rows], rung_workers=sorted({r['num_workers'] for r in ladder_rows}), "
-              "ladder_workers=ladder_workers, total=ladder_rows[-1]['total_gain'], "
-              "product=__import__('math').prod(r['gain'] for r in ladder_rows), "
+        probe="dict(bytes_ratio=first['blog'].nbytes / first['uint8 resize'].nbytes, "
+              "dtypes={name: str(images.dtype) for name, images in first.items()}, "
+              "batch_ratio=[r['mb_per_batch'] for r in breakdown.transfer if r['dtype'] == 'float32'][0] / "
+              "[r['mb_per_batch'] for r in breakdown.transfer if r['dtype'] == 'uint8'][0], "
+              "like_for_like={(l.num_workers, l.batch_size) for l in loaders.values()} == {(workers, batch_size)}, "
+              "timed=[row.setting for row in swept], rates={row.setting: row.values for row in swept}, "
               "full_side=min(full.shape[1:]), drafted_side=min(drafted.shape[1:]), image_size=image_size)",
-        reversed=(dict(bytes_ratio=1.0), dict(batch_ratio=2.0), dict(rungs=["blog", "batch size"]),
-                  dict(rung_workers=[0, 2]), dict(product=7.0), dict(drafted_side=3000), dict(drafted_side=150)))
+        reversed=(dict(bytes_ratio=1.0), dict(batch_ratio=2.0), dict(dtypes={"blog": "torch.float32",
+                  "uint8": "torch.float32", "uint8 resize": "torch.uint8"}), dict(like_for_like=False),
+                  dict(timed=["blog", "uint8 resize"]),
+                  dict(rates={"blog": [300.0, 310.0, 305.0, 300.0, 295.0], "uint8": [600.0, 620.0, 610.0, 600.0, 590.0],
+                              "uint8 resize": [305.0, 300.0, 310.0, 295.0, 300.0]}),
+                  dict(drafted_side=3000), dict(drafted_side=150)))
 def _cheaper_workers(f: dict) -> None:
-    assert f["bytes_ratio"] == 4 and f["batch_ratio"] == 4, "a float32 image and batch are 4 times their uint8 bytes"
-    assert f["rungs"] == ["blog", "dtype", "resize", "decode", "draft", "batch size"], "the ladder changes one thing per rung"
-    assert f["rung_workers"] == [f["ladder_workers"]], "every rung is timed at the same num_workers"
-    assert abs(f["product"] - f["total"]) < 1e-6 * f["total"], "the rungs' gains multiply to the whole gain"
+    assert f["bytes_ratio"] == 4 and f["batch_ratio"] == 4, "a float32 batch is 4 times the uint8 one's bytes"
+    assert f["dtypes"] == {"blog": "torch.float32", "uint8": "torch.uint8", "uint8 resize": "torch.uint8"}, \
+        "the learner's two cheaper loaders hand over uint8"
+    assert f["like_for_like"] and f["timed"] == ["blog", "uint8", "uint8 resize"], \
+        "the three loaders, one change apart, at the same num_workers and batch, all timed"
+    assert verdict(f["rates"]["uint8 resize"], f["rates"]["blog"]) == FASTER, \
+        "uint8 hand-over and a uint8 resize make the blog's loader faster, by the verdict over the rounds"
     scale = f["full_side"] / f["drafted_side"]
     assert scale in (4, 8) and f["drafted_side"] >= f["image_size"] and (scale == 8 or f["drafted_side"] < 2 * f["image_size"]), \
         "the phone photo decoded at 1/4 or 1/8, the smallest DCT scale still covering the model's input"
@@ -252,17 +264,20 @@ def _cheaper_workers(f: dict) -> None:
 # --- lessons 07 ---
 
 @lesson("07_beyond_the_loader",
-        probe="dict(moved=[r['change'] for r in moves], "
+        probe="dict(from_images=fed['seconds'], from_cache=cached['seconds'], moved=[r['change'] for r in moves], "
               "in_view=dict(common=len(common), covered=sorted(x for s in seen.values() for x in s) == list(split)), "
               "ddp_returncode=result.returncode, "
               "ddp_shards=[dict(shared=r['shared'], distinct=r['distinct'], "
               "dealt=sum(v for k, v in r.items() if k.startswith('rank '))) for r in shards], "
               "encoded_kb=encoded_kb, decoded_kb=decoded_kb)",
-        reversed=(dict(moved=[0.1, 0.14, 0.23]),
+        reversed=(dict(from_cache=[2.3, 2.1, 2.2, 2.0, 2.1]), dict(from_cache=[0.01, 0.01]),
+                  dict(moved=[0.1, 0.14, 0.23]),
                   dict(moved=[0.0, 0.0, 0.23]), dict(in_view=dict(common=4, covered=True)),
                   dict(ddp_shards=[dict(shared=3, distinct=157, dealt=160)]), dict(ddp_returncode=1),
                   dict(encoded_kb=60.0, decoded_kb=49.0)))
 def _beyond_the_loader(f: dict) -> None:
+    assert verdict(f["from_cache"], f["from_images"], higher_is_better=False) == FASTER, \
+        "an epoch from cached features is faster than one from images, by the verdict over the epochs"
     frozen, augmented, unfrozen = f["moved"]
     assert frozen == 0.0 and augmented > 0 and unfrozen > 0, "only a fixed transform and a frozen backbone repeat"
     assert f["in_view"] == dict(common=0, covered=True), "DistributedSampler deals each rank a disjoint share"
@@ -278,11 +293,15 @@ def _beyond_the_loader(f: dict) -> None:
         probe="dict(pss_none=pss[min(pss)], pss_most=pss[most], grew=grew, index_mb=rows[0]['index_mb'], "
               "started={f\"{r['start_method']} {r['index']}\": r['uss_before_mb_per_worker'] for r in rows + others}, "
               "other_methods=list(other_start_methods), "
+              "preload_uss={v: [float(r['worker_uss_mb']) for r in preload if r['variant'] == v] "
+              "for v in ('default', 'torch', 'all')}, "
               "float32_over_uint8=size[torch.float32] / size[torch.uint8])",
         reversed=(dict(pss_most=0.0), dict(grew={"python-list": 4.0, "numpy": 3.9, "helpers": 3.6}),
                   dict(index_mb=100.0), dict(started={"fork python-list": 5.2, "fork numpy": 5.3, "fork helpers": 5.2,
                                                       "forkserver python-list": 5.0, "forkserver helpers": 5.0}),
-                  dict(float32_over_uint8=1.0)))
+                  dict(float32_over_uint8=1.0),
+                  dict(preload_uss={"default": [18.0] * 15, "torch": [155.0] * 15, "all": [370.0] * 15}),
+                  dict(preload_uss={"default": [370.0] * 15, "torch": [155.0] * 14 + [400.0], "all": [18.0] * 15})))
 def _worker_memory(f: dict) -> None:
     assert f["pss_most"] > f["pss_none"], "each worker adds memory: PSS grows with num_workers"
     g = f["grew"]
@@ -292,6 +311,9 @@ def _worker_memory(f: dict) -> None:
         for kind in ("python-list", "helpers"):
             assert f["started"][f"{method} {kind}"] > f["started"][f"fork {kind}"], f"{method} workers start larger"
     assert f["float32_over_uint8"] == 4, "a float32 batch in flight is four times the uint8 one"
+    uss = f["preload_uss"]
+    assert len(uss["default"]) >= 3 and max(uss["all"]) < min(uss["torch"]) and max(uss["torch"]) < min(uss["default"]), \
+        "in every repeat, preloading torch shrinks a forkserver worker, and the dataset's modules too shrink it more"
 
 # --- end lessons 08 ---
 
@@ -321,11 +343,16 @@ def _see_the_workers(f: dict) -> None:
 # --- lessons 11 ---
 
 @lesson("11_specialised_loaders",
-        probe="dict(live_loaders=sorted({r['loader'] for r in live.rows}), "
+        probe="dict(same_batch=torch.equal(images, t_images) and torch.equal(labels, t_labels), "
+              "batch_shape=list(images.shape), batch_size=batch_size, "
+              "live_loaders=sorted({r['loader'] for r in live.rows}), "
               "live_dataloader_workers=[r['num_workers'] for r in live.rows if r['loader'] == 'dataloader'], "
               "workers=list(workers), installed=[n for n in LOADERS if n == 'dataloader' or not missing(n)])",
-        reversed=(dict(live_dataloader_workers=[1]), dict(live_loaders=["dataloader", "made-up"])))
+        reversed=(dict(same_batch=False), dict(batch_shape=[0]),
+                  dict(live_dataloader_workers=[1]), dict(live_loaders=["dataloader", "made-up"])))
 def _specialised_loaders(f: dict) -> None:
+    assert f["same_batch"] and f["batch_shape"][0] == f["batch_size"], \
+        "a DataLoader and torchdata's thread nodes over the same dataset give the same first batch"
     assert f["live_dataloader_workers"] == f["workers"], "the live run timed the DataLoader at every setting"
     assert f["live_loaders"] == sorted(f["installed"]), "the live run timed every installed loader and nothing else"
 

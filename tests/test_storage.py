@@ -15,7 +15,7 @@ from helpers.loading.storage import FarAway, Latency, evict, read_all, resident_
 from helpers.machine import past_the_cores
 from helpers.options import max_workers
 from helpers.timing.bench import BenchResult, report
-from helpers.timing.far_away import TOLERANCE, memory_per_worker, pass_rate, rule_lines, rule_rows
+from measure_storage import TOLERANCE, memory_per_worker, pass_rate, rule_lines, rule_rows
 from helpers.which_workers import Costs
 
 

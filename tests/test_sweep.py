@@ -66,7 +66,7 @@ def test_median_of_leaves_out_missing_values():
 
 def test_loader_sweep_gives_one_row_per_setting_judged_against_the_reference(sample_dir):
     from helpers.loading.data import index_image_folder
-    from helpers.timing.knobs import fast_dataset, loader_sweep
+    from measure_knobs import fast_dataset, loader_sweep  # scripts/: the knobs' sweep is that script's own
 
     rows = loader_sweep(fast_dataset(index_image_folder(sample_dir), 32), [dict(in_order=True), dict(in_order=False)],
                         workers=0, batch_size=4, batches=2, repeats=2, reference=0)

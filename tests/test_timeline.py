@@ -5,7 +5,7 @@ import warnings
 import pytest
 import torch
 
-from helpers.timing import knobs, threads, timeline
+from helpers.timing import threads, timeline
 from helpers.__main__ import main
 from helpers.timing.bench import bench
 from helpers.loading.data import Unreadable, index_image_folder
@@ -15,6 +15,7 @@ from helpers.timing.tables import read_csv
 from helpers.lessons.timeline_plot import bar_id, plot_timeline
 from helpers.loading.transforms import build_pipeline
 from hostile import BAD, make_download
+import measure_knobs as knobs  # scripts/: the knobs' sweep and datasets are that script's own
 
 TINY = dict(image_size=32, batch_size=2, batches=6, start_method="fork")
 

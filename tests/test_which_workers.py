@@ -7,7 +7,7 @@ import pytest
 
 from helpers.loading.storage import Latency
 from helpers.timing.bench import BenchResult
-from helpers.timing.far_away import rule_rows
+from measure_storage import rule_rows  # scripts/: the storage rule is that script's own
 from helpers.training.autotune import Limits, Tried, decide
 from helpers.which_workers import CORES, MAIN, STEP, WAITING, Costs, pick, predict, workers_for
 

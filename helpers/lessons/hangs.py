@@ -130,9 +130,11 @@ def dump_stacks(text: str) -> list[list[str]]:
     return stacks
 
 
-def error_in_worker(num_workers: int) -> str:
-    """The same bad item with workers (the error comes back wrapped) and without (raised where it happens)."""
-    loader = DataLoader(BadLabel(), batch_size=2, num_workers=num_workers)
+def error_in_worker(num_workers: int, context: str | None = None) -> str:
+    """The same bad item with workers (the error comes back wrapped) and without (raised where it happens); CONTEXT
+    is the workers' start method (a notebook passes forkserver or spawn, never forking its kernel)."""
+    loader = DataLoader(BadLabel(), batch_size=2, num_workers=num_workers,
+                        multiprocessing_context=context if num_workers else None)
     try:
         for _ in loader:
             pass

@@ -215,21 +215,15 @@ def plot_transfer_costs(rows: list[dict], title: str) -> Figure:
 
 
 def plot_cache_comparison(rows: list[dict], title: str) -> Figure:
-    """Seconds per epoch (log scale) and validation accuracy, trained from images and from cached features."""
+    """Seconds per epoch (log scale), trained from images and from cached features: the time the cache saves."""
     rows = [r for r in rows if r["epochs"]]
-    fig = _figure((9, 3.6))
-    speed, accuracy = fig.subplots(1, 2)
-    names = [r["method"] for r in rows]
-    bars = speed.bar(names, [r["epoch_s"] for r in rows], color=["C0", "C2"])
+    fig = _figure((6, 3.6))
+    speed = fig.subplots()
+    bars = speed.bar([r["method"] for r in rows], [r["epoch_s"] for r in rows], color=["C0", "C2"])
     speed.bar_label(bars, [f"{r['epoch_s']:.3g} s" for r in rows])
     speed.set_yscale("log")
     speed.set_ylim(top=4 * max(r["epoch_s"] for r in rows))  # room for the label above the tallest bar
-    speed.set(title="Time per epoch (median)", xlabel="Training from", ylabel="Seconds per epoch (log scale)")
-    bars = accuracy.bar(names, [r["val_acc"] for r in rows], color=["C0", "C2"])
-    accuracy.bar_label(bars, [f"{r['val_acc']:.1f} %" for r in rows])
-    accuracy.set(title="Validation accuracy after the last epoch", xlabel="Training from",
-                 ylabel="Accuracy (%)", ylim=(0, 110))
-    fig.suptitle(title)
+    speed.set(title=title, xlabel="Training the head from", ylabel="Seconds per epoch (median, log scale)")
     fig.tight_layout()
     return fig
 
@@ -254,18 +248,41 @@ def plot_epoch_times(rows: list[dict], title: str) -> Figure:
 
 
 def plot_copy_on_read(rows: list[dict], title: str) -> Figure:
-    """Each worker's USS before, half-way through and after one pass, per kind of index (and start method)."""
-    fig = _figure((max(6.0, 1.3 * len(rows) + 2), 4.5))
-    ax = fig.subplots()
-    x = range(len(rows))
-    labels = [f"{r['index']}\n{r['start_method']}" for r in rows]
-    for offset, (key, label) in zip((-0.27, 0.0, 0.27), (("uss_before_mb_per_worker", "started, nothing read"),
-                                                          ("uss_middle_mb_per_worker", "half-way through the pass"),
-                                                          ("uss_after_mb_per_worker", "after one pass"))):
-        ax.bar([i + offset for i in x], [r[key] or 0.0 for r in rows], width=0.27, label=label)
-    ax.set_xticks(list(x), labels)
-    ax.set(title=title, xlabel="index kind and start method", ylabel="USS per worker (MB)")
-    ax.legend(fontsize=8)
+    """Each worker's USS at the start and after one pass, a panel per start method, each on its own scale and every
+    bar labelled in MB, so fork's growth is not flattened by the other methods' larger start."""
+    methods = list(dict.fromkeys(r["start_method"] for r in rows))
+    fig = _figure((max(6.0, 3.6 * len(methods)), 4.2))
+    axes = fig.subplots(1, len(methods), squeeze=False)[0]
+    for ax, method in zip(axes, methods):
+        mine = [r for r in rows if r["start_method"] == method]
+        x = range(len(mine))
+        for offset, (key, label) in zip((-0.2, 0.2), (("uss_before_mb_per_worker", "started, nothing read"),
+                                                      ("uss_after_mb_per_worker", "after one pass"))):
+            bars = ax.bar([i + offset for i in x], [r[key] or 0.0 for r in mine], width=0.4, label=label)
+            ax.bar_label(bars, fmt="%.0f", fontsize=8)
+        ax.set_xticks(list(x), [r["index"] for r in mine])
+        ax.margins(y=0.15)
+        ax.set(title=f"started by {method}", xlabel="index kind", ylabel="USS per worker (MB)")
+    axes[0].legend(fontsize=8, loc="upper right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_forkserver_preload(rows: list[dict], labels: dict[str, str], title: str) -> Figure:
+    """What set_forkserver_preload saves, per variant (LABELS names each): a worker's USS and the forkserver with its
+    workers' PSS, median over the repeats with min-max bars, each labelled in MB."""
+    fig = _figure((9.0, 3.8))
+    for ax, (key, name) in zip(fig.subplots(1, 2), (("worker_uss_mb", "each worker's USS (MB)"),
+                                                    ("added_pss_mb", "forkserver + workers, PSS (MB)"))):
+        values = [[float(r[key]) for r in rows if r["variant"] == variant] for variant in labels]
+        medians = [statistics.median(v) for v in values]
+        err = [[m - min(v) for m, v in zip(medians, values)], [max(v) - m for m, v in zip(medians, values)]]
+        bars = ax.bar(list(labels.values()), medians, yerr=err, capsize=4)
+        ax.bar_label(bars, fmt="%.0f", fontsize=8, padding=3)
+        ax.margins(y=0.15)
+        ax.set(title=name, xlabel="preloaded in the forkserver", ylabel="MB (median, min-max)")
+    fig.suptitle(title)
     fig.tight_layout()
     return fig
 

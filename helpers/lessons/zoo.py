@@ -67,12 +67,14 @@ class EpochKeys(Sampler):
         return self.n
 
 
-def epochs_workers_saw(persistent: bool, sampler_epoch: bool, epochs: int = 3, num_workers: int = 2) -> list[list[int]]:
+def epochs_workers_saw(persistent: bool, sampler_epoch: bool, epochs: int = 3, num_workers: int = 2,
+                       context: str | None = None) -> list[list[int]]:
     """For epochs 1..EPOCHS, the epochs the items were made for: the main process tells each epoch to the dataset,
-    or (SAMPLER_EPOCH) to the sampler."""
+    or (SAMPLER_EPOCH) to the sampler. CONTEXT is the workers' start method (a notebook never forks its kernel)."""
     dataset = EpochTagged()
     sampler = EpochKeys(len(dataset)) if sampler_epoch else None
-    loader = DataLoader(dataset, batch_size=4, sampler=sampler, num_workers=num_workers, persistent_workers=persistent)
+    loader = DataLoader(dataset, batch_size=4, sampler=sampler, num_workers=num_workers, persistent_workers=persistent,
+                        multiprocessing_context=context)
     seen = []
     for epoch in range(1, epochs + 1):
         dataset.epoch = epoch

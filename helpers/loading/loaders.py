@@ -111,14 +111,12 @@ def build_loaders(
     batch_size: int = 32,
     num_workers: int = 2,
     val_fraction: float = 0.2,
-    stratified: bool = True,
     seed: int = 0,
     device: str | torch.device = "auto",
     persistent_workers: bool = PERSISTENT_WORKERS,
     prefetch_factor: int | None = None,
     start_method: str | None = None,
     timeout: float = 0,
-    val_batch_size: int | None = None,
     resumable: bool = True,
     read_latency_ms: float = 0.0,
 ) -> Loaders:
@@ -131,7 +129,7 @@ def build_loaders(
     index = data if isinstance(data, ImageFolderIndex) else index_image_folder(data)
     train_pipe = build_pipeline(pipeline, image_size, train=True)
     val_pipe = build_pipeline(pipeline, image_size, train=False)
-    train_set, val_set = split_datasets(index, train_pipe, val_pipe, val_fraction, seed, stratified)
+    train_set, val_set = split_datasets(index, train_pipe, val_pipe, val_fraction, seed)
     if read_latency_ms:  # every file read first waits as the storage model says
         train_set, val_set = FarAway(train_set, Latency(read_latency_ms)), FarAway(val_set, Latency(read_latency_ms))
     device = resolve_device(device)
@@ -143,5 +141,5 @@ def build_loaders(
                             **common)
     else:
         train = make_loader(train_set, batch_size=batch_size, shuffle=True, **common)
-    val = make_loader(val_set, batch_size=val_batch_size or batch_size, shuffle=False, **common)
+    val = make_loader(val_set, batch_size=batch_size, shuffle=False, **common)
     return Loaders(train, val, index.classes, train_pipe, device, val_pipe, settings)

@@ -33,13 +33,10 @@ def stratified_split_indices(targets: Sequence[int], val_fraction: float = 0.2,
 
 
 def split_datasets(index: ImageFolderIndex, train_pipeline: Pipeline, val_pipeline: Pipeline,
-                   val_fraction: float = 0.2, seed: int = 0,
-                   stratified: bool = True) -> tuple[ImageDataset, ImageDataset]:
-    """Two datasets over disjoint files, each with its own pipeline, so augmentation never reaches validation."""
-    if stratified:
-        train_idx, val_idx = stratified_split_indices(index.targets, val_fraction, seed)
-    else:
-        train_idx, val_idx = random_split_indices(len(index.samples), val_fraction, seed)
+                   val_fraction: float = 0.2, seed: int = 0) -> tuple[ImageDataset, ImageDataset]:
+    """Two datasets over disjoint files, each with its own pipeline, so augmentation never reaches validation; the
+    split is stratified, so validation keeps the class balance."""
+    train_idx, val_idx = stratified_split_indices(index.targets, val_fraction, seed)
 
     def subset(indices: list[int], pipeline: Pipeline) -> ImageDataset:
         return pipeline.dataset(index.samples.take(indices))

@@ -1,7 +1,6 @@
 """The num_workers sweep: each pipeline timed loader-only or feeding the model, against its CPU ceiling, and a pick."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Collection, Sequence
@@ -11,15 +10,14 @@ from ..loading.data import ImageFolderIndex, SkippedFiles, index_image_folder
 from ..loading.gpu_decode import NO_CUDA_NOTE, DeviceDecode
 from ..loading.loaders import resolve_device
 from ..loading.storage import FarAway, Latency
-from ..machine import conditions_line, load_average, machine_summary, past_the_cores_note, usable_cores
+from ..machine import (MEMORY_MARGIN, conditions_line, load_average, machine_summary, memory_budget_mb,
+                       past_the_cores_note, usable_cores)
 from .measure import default_batch_size, measure_loader
-from .memory import available_mb, process_memory
 from .peers import cannot_work, measure_peer, missing, versions
 from ..progress import progress_bar
 from .tables import format_table, write_rows
 from ..loading.transforms import build_pipeline
 from .sweep import SKIP, sweep
-from ..verdict import verdict
 from ..which_workers import Costs, explain, pick, predict, trip_seconds, workers_for
 
 
@@ -95,14 +93,6 @@ class BenchResult:
         """The loader model's inputs for PIPELINE in MODE (the step only end to end); None where they were not measured."""
         costs = self.costs.get(pipeline)
         return costs if costs is None or mode == "end-to-end" else replace(costs, step_s=0.0)
-
-
-MEMORY_MARGIN = 0.8  # a setting may use 80 % of the memory there was at the start: the rest is the margin
-
-
-def memory_budget_mb() -> float:
-    """What the loader may hold: the margin's share of the memory available now plus what this process holds."""
-    return MEMORY_MARGIN * (available_mb() + process_memory(os.getpid(), "main").pss_mb)
 
 
 @dataclass(frozen=True)
@@ -215,7 +205,8 @@ def sweep_workers(options: BenchOptions) -> BenchResult:
                     startup_s=row.median_of(lambda r: r.startup_s), data_wait_fraction=wait,
                     ceiling_fraction=row.median / ceiling if ceiling else None,
                     pss_mb=row.median_of(lambda r: r.pss_mb), pss_growth_mb=row.median_of(lambda r: r.pss_growth_mb),
-                    predicted_images_per_s=said and said.images_per_s, predicted_limit=said and said.limit))
+                    predicted_images_per_s=said and said.images_per_s, predicted_limit=said and said.limit,
+                    verdict=row.verdict, against=row.against and row.against[0]))
                 result.repeats[(loader, pipeline, mode, kind, n)] = list(row.values)
     bar.close()
     if set(options.loaders) - {"dataloader"}:
@@ -319,22 +310,19 @@ def why_there(result: BenchResult, pipeline: str, mode: str, picked: int) -> lis
 
 
 def verdicts(result: BenchResult) -> list[str]:
-    """Each worker count against the one before it, from the repeats (helpers.verdict), with the repeats themselves."""
-    lines, before = [], {}
+    """Each worker count's repeats, and the sweep's verdict (helpers.timing.sweep) against the count before it."""
+    lines = []
     for r in result.rows:
         key = (r.get("loader", "dataloader"), r["pipeline"], r["mode"], r.get("worker_kind", "process"))
         speeds = result.repeats.get((*key, r["num_workers"]))
         if not speeds:
             continue
-        r = dict(r, repeats=speeds)
         far = f" {result.storage.ms:g} ms per file" if result.storage is not None else ""
         where = f"{' '.join(k for k in key if k not in ('dataloader', 'process'))}{far} {r['num_workers']} workers"
         line = f"Repeats, {where}: {' '.join(f'{x:.1f}' for x in speeds)} images/s"
-        if key in before:
-            line += (f"; against {before[key]['num_workers']} workers: "
-                     f"{verdict(r['repeats'], before[key]['repeats'])}")
+        if r.get("verdict"):
+            line += f"; against {r['against']} workers: {r['verdict']}"
         lines.append(line)
-        before[key] = r
     return lines
 
 

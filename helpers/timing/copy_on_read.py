@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ..loading.data import ImageDataset
 from ..errors import OptionError
+from ..machine import MEMORY_MARGIN
 from .memory import Snapshot, available_mb, growth_per_worker, mean, snapshot, worker_pids
 from ..progress import progress_bar
 from ..loading.sample_table import SampleTable
@@ -32,10 +33,10 @@ ENTRY_BYTES = 200  # a (path, label) tuple of a 30-character path, its string an
 def check_fits(entries: int, workers: int) -> None:
     """Refuse an index whose worst case (the list copied into every worker, the main process too) cannot fit."""
     need_mb = entries * ENTRY_BYTES * (workers + 2) / 2**20
-    if need_mb > 0.8 * available_mb():
-        most = int(0.8 * available_mb() * 2**20 / (ENTRY_BYTES * (workers + 2)))
+    if need_mb > MEMORY_MARGIN * available_mb():
+        most = int(MEMORY_MARGIN * available_mb() * 2**20 / (ENTRY_BYTES * (workers + 2)))
         raise OptionError(f"--entries: got {entries}; with {workers} workers the lab may need {need_mb:.0f} MB, "
-                          f"more than 80% of the {available_mb():.0f} MB available; accepted here: up to {most}")
+                          f"more than {MEMORY_MARGIN:.0%} of the {available_mb():.0f} MB available; accepted here: up to {most}")
 
 
 def synthetic_entries(n: int) -> tuple[list[str], list[int]]:

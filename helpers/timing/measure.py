@@ -108,7 +108,6 @@ def stream_window(num_workers: int, batches: int, step: Callable | None) -> tupl
 def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batches: int, repeats: int = 1,
                    device: str | torch.device = "cpu", seed: int = 0, start_method: str | None = None,
                    step: Callable[[object], None] | None = None,
-                   on_repeat: Callable[[], object] | None = None,
                    collate_fn: Callable[[list], object] = collate_skipping_bad,
                    memory: bool = False, worker_kind: str = "process") -> list[StreamTiming]:
     """Time one num_workers setting REPEATS times, with the warm-up and window every measurement here shares.
@@ -130,8 +129,6 @@ def measure_loader(dataset: Dataset, num_workers: int, *, batch_size: int, batch
         for _ in range(repeats):
             with explained_worker_failures():
                 runs.append(time_stream(loader, timed, warmup, step, memory=memory))
-            if on_repeat is not None:
-                on_repeat()
         return runs
 
 

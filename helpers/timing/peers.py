@@ -189,8 +189,8 @@ def peer_stream(name: str, samples: Sequence[Sample], order: list[int], batch_si
 
 
 def measure_peer(name: str, samples: Sequence[Sample], threads: int, *, batch_size: int, batches: int,
-                 image_size: int, repeats: int = 1, seed: int = 0, step: Callable[[object], None] | None = None,
-                 on_repeat: Callable[[], object] | None = None) -> list[StreamTiming]:
+                 image_size: int, repeats: int = 1, seed: int = 0,
+                 step: Callable[[object], None] | None = None) -> list[StreamTiming]:
     """Time peer NAME with THREADS threads REPEATS times, with the warm-up and window of the DataLoader's runs.
 
     Torch ops run on one thread each, as in a DataLoader worker, so N threads compete for the cores as N workers do.
@@ -202,8 +202,6 @@ def measure_peer(name: str, samples: Sequence[Sample], threads: int, *, batch_si
     with one_thread(), counted_log_records(LOGGERS.get(name, name)) as counts:
         for _ in range(repeats):
             runs.append(time_stream(stream, timed, warmup, step, memory=True))
-            if on_repeat is not None:
-                on_repeat()
     for line in count_lines(name, counts):
         print(line)
     return runs

@@ -23,7 +23,8 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from ..errors import OptionError, explained_worker_failures
 from ..loading.stalls import Watchdog, kill, stall_report
-from ..machine import conditions_line, load_average, machine_summary, past_the_cores, past_the_cores_note, rank_cores
+from ..machine import (conditions_line, load_average, machine_summary, memory_budget_mb, past_the_cores,
+                       past_the_cores_note, rank_cores)
 from .culprits import culprits
 from .measure import stream_window
 from .memory import Snapshot, snapshot, worker_pids
@@ -222,7 +223,7 @@ def profile(factory: Callable[..., DataLoader] | str, workers: Sequence[int] = (
     FACTORY is a function or 'module:function', called as FACTORY(num_workers=n) for a DataLoader; STEP (the same
     kinds) is called on each batch, so the data-wait share means the training's. START_METHOD overrides the loader's.
     """
-    from .bench import BenchResult, memory_budget_mb, why_there  # here: the bench's imports (torchvision, the peers) are slow
+    from .bench import BenchResult, why_there  # here: the bench's imports (torchvision, the peers) are slow
 
     spec = factory if isinstance(factory, str) else f"{factory.__module__}:{factory.__qualname__}"
     factory = imported(factory, "MODULE:FACTORY", path) if isinstance(factory, str) else factory

@@ -19,14 +19,13 @@ from typing import Any, Sequence
 
 import psutil
 
-from ..machine import rank_cores
+from ..machine import memory_budget_mb, rank_cores
 from ..options import max_workers
 from ..verdict import FASTER, verdict
 from ..which_workers import WAITING, Costs, pick, predict, workers_for
 
 TARGET = 0.05        # a data-wait share under which the step does not wait for the loader
 WINDOWS = 5          # rates per epoch's training pass (the first, with the workers' start-up, the verdict's warm-up)
-MEMORY_MARGIN = 0.8  # of the memory available at the start, as the bench's budget
 MB = 2**20
 
 
@@ -93,9 +92,7 @@ def decide(tried: list[Tried], limits: Limits, costs: Costs | None = None) -> De
 
 def limits_here() -> Limits:
     """The cores this process's workers may use (its share under torchrun), the memory budget, and the front door's cap."""
-    own = psutil.Process().memory_full_info()
-    return Limits(rank_cores()[0], MEMORY_MARGIN * (psutil.virtual_memory().available + getattr(own, "pss", own.rss)) / MB,
-                  max_workers())
+    return Limits(rank_cores()[0], memory_budget_mb(), max_workers())
 
 
 def memory_now_mb() -> float:

@@ -13,7 +13,6 @@ from .config import TrainConfig
 from ..errors import CheckpointError
 from ..loading.loaders import Loaders, build_loaders
 from .loop import EpochHooks, model_and_optimizer, resume_point, run_epochs
-from .model import imagenet_weights_path
 from ..loading.resume import Partial
 from ..loading.samples import data_or_sample
 from ..loading.stalls import watching
@@ -21,7 +20,7 @@ from ..loading.verify import refuse_bad_files
 from ..machine import rank_cores
 from ..which_workers import measured_costs
 
-__all__ = ["TrainConfig", "fit", "fit_once", "loaders_for", "pretrained_against_random"]
+__all__ = ["TrainConfig", "fit", "fit_once", "loaders_for"]
 
 
 def loaders_for(config: TrainConfig, device: str | torch.device | None = None, resumable: bool = True,
@@ -136,15 +135,3 @@ def train_on(config: TrainConfig, loaders: Loaders, model: nn.Module, optimizer:
                       progress=config.progress, log=log, hooks=hooks, first_epoch=first_epoch, history=history,
                       partial=partial)
 
-
-def pretrained_against_random(config: TrainConfig, loaders: Loaders) -> list[dict] | None:
-    """One epoch from the ImageNet weights and one from random ones (defect 2's harm), or None where torch's cache
-    lacks the weights: the course never downloads them to make this comparison."""
-    if not imagenet_weights_path().exists():
-        return None
-    rows = []
-    for pretrained in (True, False):
-        history = fit(replace(config, epochs=1, pretrained=pretrained, checkpoint=None, resume=False), loaders,
-                      log=lambda line: None)
-        rows.append(dict(pretrained=pretrained, val_loss=history["val_loss"][-1], val_acc=history["val_acc"][-1]))
-    return rows

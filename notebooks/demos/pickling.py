@@ -50,8 +50,8 @@ def attempt(what, dataset=None, **loader_args):
 
 
 if __name__ == "__main__":
-    attempt("collate_fn=to_list, a lambda at the top of the file", collate_fn=to_list)
-    attempt("worker_init_fn=make_init()", worker_init_fn=make_init())
-    attempt("Numbers(transform=lambda x: x + 1)", Numbers(transform=lambda x: x + 1))
-    attempt("the same three as top-level functions", Numbers(transform=functools.partial(add, 1)),
+    attempt("lambda collate_fn, at the top of the file", collate_fn=to_list)
+    attempt("nested worker_init_fn", worker_init_fn=make_init())
+    attempt("lambda transform", Numbers(transform=lambda x: x + 1))
+    attempt("top-level functions", Numbers(transform=functools.partial(add, 1)),
             collate_fn=as_list, worker_init_fn=seed_nothing)
