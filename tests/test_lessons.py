@@ -403,7 +403,8 @@ def _far_away(f: dict) -> None:
               "list_named='dataset.entries: a list of 300,000 entries' in copies['make_list_loader'].stdout, "
               "table_named='Copy-on-read culprits' in copies['make_table_loader'].stdout, "
               "table_walked='No attribute of the dataset holds many Python objects' in "
-              "copies['make_table_loader'].stdout, stall_status=stalled.returncode, stuck_in=where, "
+              "copies['make_table_loader'].stdout, stall_status=stalled.returncode, "
+              "stuck_in=next(line.split(' in ')[-1] for line in stalled.stdout.splitlines() if 'my_loader.py' in line), "
               "auto_status=tuned.returncode, epochs=epochs, explained='  model: ' in run.stdout, "
               "decisions=sum('[workers' in line for line in tuned.stdout.splitlines()))",
         reversed=(dict(rows=[0]), dict(waits=[None, 0.3, 0.1]), dict(recommended=False), dict(explained=False), dict(list_named=False), dict(table_named=True),
