@@ -13,7 +13,6 @@ import pytest
 
 import lessons
 from helpers.verdict import FASTER, SAME, SLOWER, replicated, verdict
-from helpers.which_workers import CORES, MAIN, STEP, WAITING
 
 
 @dataclass
@@ -211,13 +210,17 @@ def _training(f: dict) -> None:
               "steady_batch={n: steady_batch[n] for n in workers if n > 0}, "
               "settings=[row.setting for row in swept], workers=list(workers), "
               "loaded={row.setting: row.values for row in swept if row.setting in (0, 1)}, "
-              "e2e_waits=[r['data_wait_fraction'] for r in end_to_end.rows], e2e_settings=len(e2e_workers) * 2, "
-              "ceilings=sorted(end_to_end.model_images_per_s), pipelines=sorted({r['pipeline'] for r in end_to_end.rows}), "
-              "predicted=[(r['predicted_images_per_s'], r['predicted_limit']) for r in end_to_end.rows])",
+              "e2e_settings=[row.setting for row in fed_rows], e2e_workers=list(e2e_workers), e2e_repeats=e2e_repeats, "
+              "fed={row.setting: row.values for row in fed_rows}, ceiling=ceiling.values, "
+              "waits={row.setting: row.median_of(lambda t: t.data_wait_fraction) for row in fed_rows})",
         reversed=(dict(first_batch={"1": [0.01] * 5, "2": [0.01] * 5, "4": [0.01] * 5}), dict(settings=[0]),
                   dict(loaded={"0": [800.0, 800.0, 810.0, 790.0, 800.0], "1": [1600.0, 1650.0, 1700.0, 1600.0, 1620.0]}),
                   dict(loaded={"0": [800.0, 810.0], "1": [790.0, 800.0]}),
-                  dict(e2e_waits=[None, 0.1]), dict(ceilings=["fast"]), dict(predicted=[[None, None]] * 4)))
+                  dict(e2e_settings=[0]), dict(ceiling=[200.0, 210.0]),
+                  dict(waits={"0": None, "1": 0.1, "2": 0.1, "3": 0.1}),
+                  dict(ceiling=[1.0, 1.1, 1.0, 1.2, 1.0]),
+                  dict(fed={"0": [1e6, 1.1e6, 1e6, 1.2e6, 1e6]}),
+                  dict(waits={"0": 0.05, "1": 0.3, "2": 0.3, "3": 0.3})))
 def _timing_workers(f: dict) -> None:
     for n, first in f["first_batch"].items():
         assert verdict(first, f["steady_batch"][n], higher_is_better=False) == SLOWER, \
@@ -225,12 +228,15 @@ def _timing_workers(f: dict) -> None:
     assert f["settings"] == f["workers"], "every num_workers setting of the sweep was timed"
     assert verdict(f["loaded"]["1"], f["loaded"]["0"]) in (SLOWER, SAME), \
         "loading alone, one worker is no faster than none, by the verdict over the repeats"
-    assert len(f["e2e_waits"]) == f["e2e_settings"] and all(w is not None and 0 <= w < 1 for w in f["e2e_waits"]), \
-        "end to end, the data wait is measured for every row, as a share of each step"
-    assert f["ceilings"] == f["pipelines"], "the model ceiling (the step on a batch in memory) is timed for every pipeline"
-    assert len(f["predicted"]) == f["e2e_settings"] and all(
-        rate and rate > 0 and limit in (STEP, CORES, WAITING, MAIN) for rate, limit in f["predicted"]), \
-        "beside every measured row, the loader model's prediction and the limit that binds there"
+    assert f["e2e_settings"] == f["e2e_workers"] and len(f["ceiling"]) == f["e2e_repeats"] and all(
+        len(v) == f["e2e_repeats"] for v in f["fed"].values()), "the ceiling and every num_workers ran in every round"
+    assert all(w is not None and 0 <= w < 1 for w in f["waits"].values()), \
+        "end to end, the data wait is measured at every setting, as a share of the loop"
+    assert all(verdict(v, f["ceiling"]) != FASTER for v in f["fed"].values()), \
+        "no loader feeds the step measurably faster than batches already in memory (the ceiling)"
+    assert verdict(f["fed"]["0"], f["ceiling"]) == SLOWER and f["waits"]["0"] > max(
+        w for n, w in f["waits"].items() if n != "0"), \
+        "with no workers the step waits for the loading: slower than the ceiling, and more wait than with any worker"
 
 
 # --- lessons 06 ---
@@ -397,7 +403,8 @@ def _far_away(f: dict) -> None:
               "list_named='dataset.entries: a list of 300,000 entries' in copies['make_list_loader'].stdout, "
               "table_named='Copy-on-read culprits' in copies['make_table_loader'].stdout, "
               "table_walked='No attribute of the dataset holds many Python objects' in "
-              "copies['make_table_loader'].stdout, stall_status=stalled.returncode, stuck_in=where, "
+              "copies['make_table_loader'].stdout, stall_status=stalled.returncode, "
+              "stuck_in=next(line.split(' in ')[-1] for line in stalled.stdout.splitlines() if 'my_loader.py' in line), "
               "auto_status=tuned.returncode, epochs=epochs, explained='  model: ' in run.stdout, "
               "decisions=sum('[workers' in line for line in tuned.stdout.splitlines()))",
         reversed=(dict(rows=[0]), dict(waits=[None, 0.3, 0.1]), dict(recommended=False), dict(explained=False), dict(list_named=False), dict(table_named=True),
