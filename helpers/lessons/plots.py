@@ -344,6 +344,7 @@ def plot_profile(rows: list[dict], title: str) -> Figure:
     rate.errorbar(x, [r["samples_per_s"] for r in rows], yerr=err, marker="o", capsize=3)
     rate.set(title=title, xlabel="num_workers", ylabel="Samples per second (median, min-max)")
     rate.set_xticks(x)
+    rate.set_ylim(bottom=0)  # from zero: a gain reads at its true size
     grown = [(r["num_workers"], float(g)) for r in rows  # one worker's value reads back from a CSV as a number
              for g in str(r["uss_growth_mb_workers"] if r["uss_growth_mb_workers"] is not None else "").split()]
     memory.scatter([n for n, _ in grown], [g for _, g in grown], color="tab:orange")
