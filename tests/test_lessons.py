@@ -185,23 +185,41 @@ def _failure_zoo(f: dict) -> None:
 
 # --- lessons 04 ---
 @lesson("04_training",
-        probe="dict(eval_same=in_eval[0] == in_eval[1], train_same=in_train[0] == in_train[1], "
-              "wait_apart=all(0 < w < s for w, s in zip(history['waited'], history['seconds'])), "
-              "epochs_timed=len(history['waited']), epochs=epochs, profile_steps=profile_steps, "
+        probe="dict(wait_apart=all(0 < w < s for s, w in passes), epochs_timed=len(passes), epochs=epochs, "
+              "profile_steps=profile_steps, "
               "profiled_waits=[e.count for e in prof.key_averages() if e.key.startswith('enumerate(DataLoader)')], "
-              "profiled_steps=[e.count for e in prof.key_averages() if e.key == 'train_step'], "
-              "stopped_epochs=stopped['epoch'], resumed_epochs=resumed['epoch'])",
-        reversed=(dict(eval_same=False), dict(train_same=True), dict(wait_apart=False), dict(profiled_waits=[]),
-                  dict(resumed_epochs=[1])))
+              "profiled_steps=[e.count for e in prof.key_averages() if e.key == 'train_step'])",
+        reversed=(dict(wait_apart=False), dict(epochs_timed=1), dict(profiled_waits=[]), dict(profiled_steps=[2])))
 def _training(f: dict) -> None:
-    assert f["eval_same"], "in eval mode two evaluations of the same model give the same validation loss"
-    assert not f["train_same"], "in train mode (the blog's validation) dropout makes each evaluation a new draw"
     assert f["wait_apart"] and f["epochs_timed"] == f["epochs"], \
         "every epoch's wait for next(batches) is measured apart from compute: above 0 and below the pass's time"
     assert f["profiled_waits"] == [f["profile_steps"]] and f["profiled_steps"] == [f["profile_steps"]], \
         "torch.profiler sees one enumerate(DataLoader) wait beside each profiled training step"
-    assert f["stopped_epochs"] == [1] and f["resumed_epochs"] == list(range(1, f["epochs"] + 1)), \
-        "fit resumed after the checkpoint's epoch and finished the run"
+
+
+# --- lessons 14 ---
+@lesson("14_training_defects",
+        probe="dict(once=once, twice=twice, plain_drift=plain_drift, our_drift=our_drift, in_eval=in_eval, "
+              "in_train=in_train, stopped_epochs=stopped['epoch'], resumed_epochs=resumed['epoch'], epochs=epochs, "
+              "epoch_1_from_checkpoint=resumed['seconds'][0] == stopped['seconds'][0], "
+              "unbroken_val=unbroken['val_loss'], resumed_val=resumed['val_loss'], weight_gap=weight_gap, "
+              "blog_ratio=blog / unbroken['train_loss'][-1], batch_ratio=steps / len(val_loader))",
+        reversed=(dict(twice=0.9), dict(plain_drift=0.0), dict(our_drift=0.01), dict(in_eval=[0.7, 0.8]),
+                  dict(in_train=[0.9, 0.9]), dict(resumed_epochs=[1]), dict(epoch_1_from_checkpoint=False),
+                  dict(weight_gap=1e-4),
+                  dict(resumed_val=[0.5, 0.6]), dict(blog_ratio=1.0)))
+def _training_defects(f: dict) -> None:
+    assert abs(f["once"] - f["twice"]) < 1e-6, "defect 3: a second log-softmax leaves CrossEntropyLoss unchanged"
+    assert f["plain_drift"] > 0 and f["our_drift"] == 0, \
+        "defect 4: a frozen ResNet18 in train() moves BatchNorm's running mean; FrozenResNet18's backbone stays put"
+    assert f["in_eval"][0] == f["in_eval"][1] and f["in_train"][0] != f["in_train"][1], \
+        "defect 4: validation in eval() repeats; in train() dropout makes each evaluation a new draw"
+    assert f["stopped_epochs"] == [1] and f["resumed_epochs"] == list(range(1, f["epochs"] + 1)) \
+        and f["epoch_1_from_checkpoint"], "fit resumed after the checkpoint's epoch (its record read back) and finished"
+    assert f["weight_gap"] == 0 and f["resumed_val"] == f["unbroken_val"], \
+        "a stopped and resumed run ends on the unbroken run's weights and losses, exactly"
+    assert abs(f["blog_ratio"] - f["batch_ratio"]) < 0.05 * f["batch_ratio"] and f["batch_ratio"] > 1, \
+        "defect 5: the blog's average inflates the training loss by training batches over validation batches"
 
 
 # --- lessons 05 ---
