@@ -6,12 +6,14 @@ the file says so. These checks read the files, not a notebook: a lesson test ass
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
 from helpers.timing.tables import read_csv
+from helpers.verdict import FASTER, SAME, replicated, verdict
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 
@@ -55,6 +57,36 @@ def peers(rows: list[dict]) -> None:
     assert best["spdl"] < best["dataloader"] and best["dali"] < best["spdl"], "SPDL slower, DALI slowest"
 
 
+def storage_runs() -> list[dict]:
+    """The repeats of results/storage_cpu2_run4..7.txt (the runs notebook 12 draws), one dict per run, by setting."""
+    pattern = re.compile(r"^Repeats, blog loader (\d+ ms per file \d+ workers): ([\d. ]+) images/s", re.M)
+    return [{setting: [float(x) for x in repeats.split()]
+             for setting, repeats in pattern.findall((RESULTS / f"storage_cpu2_run{k}.txt").read_text())}
+            for k in (4, 5, 6, 7)]
+
+
+def storage(runs: list[dict]) -> None:
+    """Notebook 12's figure and verdicts: at 20 ms per file 8 workers beat 2 in every run; with no wait, no difference."""
+    def eight_against_two(ms: int) -> str:
+        return replicated(verdict(run[f"{ms} ms per file 8 workers"], run[f"{ms} ms per file 2 workers"]) for run in runs)
+    assert len(runs) >= 3, "the claim rests on at least three runs"
+    assert eight_against_two(20) == FASTER, "at 20 ms per file, 8 workers faster than 2 in every run"
+    assert eight_against_two(0) == SAME, "with no wait, 8 workers no measurable difference from 2"
+
+
+def preload_rows() -> list[dict]:
+    """Every repeat of results/forkserver_preload_cpu2_run1..3.csv (notebook 08's figure)."""
+    return [r for k in (1, 2, 3) for r in read_csv(RESULTS / f"forkserver_preload_cpu2_run{k}.csv")]
+
+
+def preload(rows: list[dict]) -> None:
+    """Notebook 08: in every repeat, preloading torch shrinks a forkserver worker, and the dataset's modules too more."""
+    uss = {v: [r["worker_uss_mb"] for r in rows if r["variant"] == v] for v in ("default", "torch", "all")}
+    assert len(uss["default"]) >= 3, "at least three repeats"
+    assert max(uss["all"]) < min(uss["torch"]) and max(uss["torch"]) < min(uss["default"]), \
+        "every repeat: nothing preloaded > torch preloaded > torch, torchvision and the dataset's module preloaded"
+
+
 def changed(rows: list[dict], where: Callable[[dict], bool], **values) -> list[dict]:
     """ROWS with VALUES set in every row WHERE holds: the file as if it had said the opposite."""
     return [{**r, **values} if where(r) else r for r in rows]
@@ -64,36 +96,55 @@ def is_row(setup: str, workers: int) -> Callable[[dict], bool]:
     return lambda r: r["setup"] == setup and r["num_workers"] == workers
 
 
+def csv(name: str) -> Callable[[], list[dict]]:
+    return lambda: read_csv(RESULTS / name)
+
+
+def scaled(runs: list[dict], setting: str, by: float) -> list[dict]:
+    """RUNS with SETTING's repeats times BY: the runs as if that setting had gone another speed."""
+    return [{**run, setting: [x * by for x in run[setting]]} for run in runs]
+
+
 CLAIMS = {
-    "blog_epochs": (blog_epochs, "h200_epochs.csv", (
+    "blog_epochs": (blog_epochs, csv("h200_epochs.csv"), (
         lambda rows: changed(rows, is_row("blog 512px b4", 0), data_wait_fraction=0.3),
         lambda rows: changed(rows, is_row("blog 512px b4", 8), data_wait_fraction=0.6),
         lambda rows: changed(rows, is_row("blog 512px b4", 16), epoch_s=1.0),
     )),
-    "wait_is_not_speed": (wait_is_not_speed, "h200_epochs.csv", (
+    "wait_is_not_speed": (wait_is_not_speed, csv("h200_epochs.csv"), (
         lambda rows: changed(rows, is_row("gpu 224px b256", 0), epoch_s=9.0),
         lambda rows: changed(rows, is_row("gpu 224px b256", 0), data_wait_fraction=0.01),
         lambda rows: changed(rows, lambda r: r["setup"] == "fast 224px b256" and r["num_workers"] == 12,
                              data_wait_fraction=0.01),
     )),
-    "peers": (peers, "peers_cpu2_224px.csv", (
+    "peers": (peers, csv("peers_cpu2_224px.csv"), (
         lambda rows: changed(rows, lambda r: r["loader"] == "nodes", images_per_s=700.0),
         lambda rows: changed(rows, lambda r: r["loader"] == "spdl", images_per_s=2000.0),
         lambda rows: changed(rows, lambda r: r["loader"] == "dali", images_per_s=900.0),
+    )),
+    "storage": (storage, storage_runs, (
+        lambda runs: scaled(runs, "20 ms per file 8 workers", 0.3),
+        lambda runs: scaled(runs, "0 ms per file 8 workers", 1.5),
+        lambda runs: runs[:2],
+    )),
+    "preload": (preload, preload_rows, (
+        lambda rows: changed(rows, lambda r: r["variant"] == "all" and r["repeat"] == 2, worker_uss_mb=200.0),
+        lambda rows: changed(rows, lambda r: r["variant"] == "torch", worker_uss_mb=400.0),
+        lambda rows: changed(rows, lambda r: r["variant"] == "default" and r["repeat"] == 3, worker_uss_mb=100.0),
     )),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CLAIMS))
 def test_the_committed_file_holds_the_claim(name):
-    check, file, _ = CLAIMS[name]
-    check(read_csv(RESULTS / file))
+    check, load, _ = CLAIMS[name]
+    check(load())
 
 
 @pytest.mark.parametrize("name", sorted(CLAIMS))
 def test_the_claim_check_rejects_the_opposite_file(name):
-    check, file, opposites = CLAIMS[name]
-    rows = read_csv(RESULTS / file)
+    check, load, opposites = CLAIMS[name]
+    rows = load()
     for opposite in opposites:
         with pytest.raises(AssertionError):
             check(opposite(rows))

@@ -9,11 +9,6 @@ def workers_left() -> list[psutil.Process]:
     return [p for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline())]
 
 
-def test_a_stuck_worker_ends_in_the_timeout_error_and_leaves_no_process():
-    assert hangs.stuck_worker(timeout=1) == "RuntimeError: DataLoader timed out after 1 seconds"
-    assert workers_left() == []
-
-
 def test_a_stuck_workers_dump_shows_it_in_the_datasets_getitem_and_leaves_no_process():
     error, stacks = hangs.stuck_worker_dumped(timeout=1)
     assert error == "RuntimeError: DataLoader timed out after 1 seconds"
@@ -40,15 +35,15 @@ def test_a_lock_held_at_fork_hangs_the_forked_worker_but_not_one_from_the_forkse
     assert not hangs.LOCK.locked()
 
 
-def test_the_demos_that_hang_never_fork_the_process_that_calls_them():
+def test_the_demos_never_fork_the_process_that_calls_them():
     """A notebook's kernel calls these: the fork, and the worker left waiting, happen in a child Python started for
-    them. os.register_at_fork's hooks run for every fork that returns to Python here (multiprocessing's, not
-    subprocess's fork and exec), so a count of 0 says this process was not forked."""
+    them, or in a forkserver. os.register_at_fork's hooks run for every fork that returns to Python here
+    (multiprocessing's, not subprocess's fork and exec), so a count of 0 says this process was not forked."""
     import os
 
     forks = []
     os.register_at_fork(before=lambda: forks.append(1))
     assert hangs.fork_while_locked("fork", timeout=1).startswith("fork: RuntimeError")
-    assert hangs.stuck_worker(timeout=1).startswith("RuntimeError")
+    assert "Caught ValueError" in hangs.error_in_worker(2, context="forkserver")  # notebook 09's in-kernel loaders
     assert hangs.stuck_worker_dumped(timeout=1)[0].startswith("RuntimeError")
     assert forks == []

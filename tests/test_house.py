@@ -180,9 +180,9 @@ def test_the_data_and_notebook_folders_follow_their_environment_variables(tmp_pa
 # The counts are stated, not hoped for: WALKS gives each start the count the walk finds today as its cap (a change that
 # sends a value through more modules fails, and says where it went) or None where the count is only reported, for
 # code another change is rewriting. What the walk found on 2026-12-06, records followed: compare 7, the cached command
-# 18, fit 18, sweep_workers 17, the bench command 23. The cached command was 19 until TrainConfig's options moved
-# beside its fields (training/config.py: add_config_arguments, config_from_args), so the options no longer pass
-# through app/cli.py. The aim of 8 is not met, honestly: the command builds its loaders from its options, and making
+# 18, fit 18, sweep_workers 17, the bench command 23. The cached command was 19 until config_from_args moved beside
+# TrainConfig's fields (training/config.py), so the options no longer pass through app/cli.py on their way.
+# The aim of 8 is not met, honestly: the command builds its loaders from its options, and making
 # a loader reaches 9 modules of loading/ (loaders, data, samples, splits, transforms, gpu_decode, storage for
 # --read-latency-ms, resume, verify for --strict-data); compare's own 7 and the printed table (timing/tables) add
 # the rest. Below 8 only by building the loaders where the walk cannot see (a splat, a method), which hides the trip.

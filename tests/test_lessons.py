@@ -12,8 +12,7 @@ from typing import Callable
 import pytest
 
 import lessons
-from helpers.verdict import FASTER, SAME, SLOWER, replicated, verdict
-from helpers.which_workers import CORES, MAIN, STEP, WAITING
+from helpers.verdict import FASTER, SAME, SLOWER, verdict
 
 
 @dataclass
@@ -211,23 +210,41 @@ def _failure_zoo(f: dict) -> None:
 
 # --- lessons 04 ---
 @lesson("04_training",
-        probe="dict(eval_same=in_eval[0] == in_eval[1], train_same=in_train[0] == in_train[1], "
-              "wait_apart=all(0 < w < s for w, s in zip(history['waited'], history['seconds'])), "
-              "epochs_timed=len(history['waited']), epochs=epochs, profile_steps=profile_steps, "
+        probe="dict(wait_apart=all(0 < w < s for s, w in passes), epochs_timed=len(passes), epochs=epochs, "
+              "profile_steps=profile_steps, "
               "profiled_waits=[e.count for e in prof.key_averages() if e.key.startswith('enumerate(DataLoader)')], "
-              "profiled_steps=[e.count for e in prof.key_averages() if e.key == 'train_step'], "
-              "stopped_epochs=stopped['epoch'], resumed_epochs=resumed['epoch'])",
-        reversed=(dict(eval_same=False), dict(train_same=True), dict(wait_apart=False), dict(profiled_waits=[]),
-                  dict(resumed_epochs=[1])))
+              "profiled_steps=[e.count for e in prof.key_averages() if e.key == 'train_step'])",
+        reversed=(dict(wait_apart=False), dict(epochs_timed=1), dict(profiled_waits=[]), dict(profiled_steps=[2])))
 def _training(f: dict) -> None:
-    assert f["eval_same"], "in eval mode two evaluations of the same model give the same validation loss"
-    assert not f["train_same"], "in train mode (the blog's validation) dropout makes each evaluation a new draw"
     assert f["wait_apart"] and f["epochs_timed"] == f["epochs"], \
         "every epoch's wait for next(batches) is measured apart from compute: above 0 and below the pass's time"
     assert f["profiled_waits"] == [f["profile_steps"]] and f["profiled_steps"] == [f["profile_steps"]], \
         "torch.profiler sees one enumerate(DataLoader) wait beside each profiled training step"
-    assert f["stopped_epochs"] == [1] and f["resumed_epochs"] == list(range(1, f["epochs"] + 1)), \
-        "fit resumed after the checkpoint's epoch and finished the run"
+
+
+# --- lessons 14 ---
+@lesson("14_training_defects",
+        probe="dict(once=once, twice=twice, plain_drift=plain_drift, our_drift=our_drift, in_eval=in_eval, "
+              "in_train=in_train, stopped_epochs=stopped['epoch'], resumed_epochs=resumed['epoch'], epochs=epochs, "
+              "epoch_1_from_checkpoint=resumed['seconds'][0] == stopped['seconds'][0], "
+              "unbroken_val=unbroken['val_loss'], resumed_val=resumed['val_loss'], weight_gap=weight_gap, "
+              "blog_ratio=blog / unbroken['train_loss'][-1], batch_ratio=steps / len(val_loader))",
+        reversed=(dict(twice=0.9), dict(plain_drift=0.0), dict(our_drift=0.01), dict(in_eval=[0.7, 0.8]),
+                  dict(in_train=[0.9, 0.9]), dict(resumed_epochs=[1]), dict(epoch_1_from_checkpoint=False),
+                  dict(weight_gap=1e-4),
+                  dict(resumed_val=[0.5, 0.6]), dict(blog_ratio=1.0)))
+def _training_defects(f: dict) -> None:
+    assert abs(f["once"] - f["twice"]) < 1e-6, "defect 3: a second log-softmax leaves CrossEntropyLoss unchanged"
+    assert f["plain_drift"] > 0 and f["our_drift"] == 0, \
+        "defect 4: a frozen ResNet18 in train() moves BatchNorm's running mean; FrozenResNet18's backbone stays put"
+    assert f["in_eval"][0] == f["in_eval"][1] and f["in_train"][0] != f["in_train"][1], \
+        "defect 4: validation in eval() repeats; in train() dropout makes each evaluation a new draw"
+    assert f["stopped_epochs"] == [1] and f["resumed_epochs"] == list(range(1, f["epochs"] + 1)) \
+        and f["epoch_1_from_checkpoint"], "fit resumed after the checkpoint's epoch (its record read back) and finished"
+    assert f["weight_gap"] == 0 and f["resumed_val"] == f["unbroken_val"], \
+        "a stopped and resumed run ends on the unbroken run's weights and losses, exactly"
+    assert abs(f["blog_ratio"] - f["batch_ratio"]) < 0.05 * f["batch_ratio"] and f["batch_ratio"] > 1, \
+        "defect 5: the blog's average inflates the training loss by training batches over validation batches"
 
 
 # --- lessons 05 ---
@@ -236,13 +253,17 @@ def _training(f: dict) -> None:
               "steady_batch={n: steady_batch[n] for n in workers if n > 0}, "
               "settings=[row.setting for row in swept], workers=list(workers), "
               "loaded={row.setting: row.values for row in swept if row.setting in (0, 1)}, "
-              "e2e_waits=[r['data_wait_fraction'] for r in end_to_end.rows], e2e_settings=len(e2e_workers) * 2, "
-              "ceilings=sorted(end_to_end.model_images_per_s), pipelines=sorted({r['pipeline'] for r in end_to_end.rows}), "
-              "predicted=[(r['predicted_images_per_s'], r['predicted_limit']) for r in end_to_end.rows])",
+              "e2e_settings=[row.setting for row in fed_rows], e2e_workers=list(e2e_workers), e2e_repeats=e2e_repeats, "
+              "fed={row.setting: row.values for row in fed_rows}, ceiling=ceiling.values, "
+              "waits={row.setting: row.median_of(lambda t: t.data_wait_fraction) for row in fed_rows})",
         reversed=(dict(first_batch={"1": [0.01] * 5, "2": [0.01] * 5, "4": [0.01] * 5}), dict(settings=[0]),
                   dict(loaded={"0": [800.0, 800.0, 810.0, 790.0, 800.0], "1": [1600.0, 1650.0, 1700.0, 1600.0, 1620.0]}),
                   dict(loaded={"0": [800.0, 810.0], "1": [790.0, 800.0]}),
-                  dict(e2e_waits=[None, 0.1]), dict(ceilings=["fast"]), dict(predicted=[[None, None]] * 4)))
+                  dict(e2e_settings=[0]), dict(ceiling=[200.0, 210.0]),
+                  dict(waits={"0": None, "1": 0.1, "2": 0.1, "3": 0.1}),
+                  dict(ceiling=[1.0, 1.1, 1.0, 1.2, 1.0]),
+                  dict(fed={"0": [1e6, 1.1e6, 1e6, 1.2e6, 1e6]}),
+                  dict(waits={"0": 0.05, "1": 0.3, "2": 0.3, "3": 0.3})))
 def _timing_workers(f: dict) -> None:
     for n, first in f["first_batch"].items():
         assert verdict(first, f["steady_batch"][n], higher_is_better=False) == SLOWER, \
@@ -250,12 +271,15 @@ def _timing_workers(f: dict) -> None:
     assert f["settings"] == f["workers"], "every num_workers setting of the sweep was timed"
     assert verdict(f["loaded"]["1"], f["loaded"]["0"]) in (SLOWER, SAME), \
         "loading alone, one worker is no faster than none, by the verdict over the repeats"
-    assert len(f["e2e_waits"]) == f["e2e_settings"] and all(w is not None and 0 <= w < 1 for w in f["e2e_waits"]), \
-        "end to end, the data wait is measured for every row, as a share of each step"
-    assert f["ceilings"] == f["pipelines"], "the model ceiling (the step on a batch in memory) is timed for every pipeline"
-    assert len(f["predicted"]) == f["e2e_settings"] and all(
-        rate and rate > 0 and limit in (STEP, CORES, WAITING, MAIN) for rate, limit in f["predicted"]), \
-        "beside every measured row, the loader model's prediction and the limit that binds there"
+    assert f["e2e_settings"] == f["e2e_workers"] and len(f["ceiling"]) == f["e2e_repeats"] and all(
+        len(v) == f["e2e_repeats"] for v in f["fed"].values()), "the ceiling and every num_workers ran in every round"
+    assert all(w is not None and 0 <= w < 1 for w in f["waits"].values()), \
+        "end to end, the data wait is measured at every setting, as a share of the loop"
+    assert all(verdict(v, f["ceiling"]) != FASTER for v in f["fed"].values()), \
+        "no loader feeds the step measurably faster than batches already in memory (the ceiling)"
+    assert verdict(f["fed"]["0"], f["ceiling"]) == SLOWER and f["waits"]["0"] > max(
+        w for n, w in f["waits"].items() if n != "0"), \
+        "with no workers the step waits for the loading: slower than the ceiling, and more wait than with any worker"
 
 
 # --- lessons 06 ---
@@ -318,15 +342,11 @@ def _beyond_the_loader(f: dict) -> None:
         probe="dict(pss_none=pss[min(pss)], pss_most=pss[most], grew=grew, index_mb=rows[0]['index_mb'], "
               "started={f\"{r['start_method']} {r['index']}\": r['uss_before_mb_per_worker'] for r in rows + others}, "
               "other_methods=list(other_start_methods), "
-              "preload_uss={v: [float(r['worker_uss_mb']) for r in preload if r['variant'] == v] "
-              "for v in ('default', 'torch', 'all')}, "
               "float32_over_uint8=size[torch.float32] / size[torch.uint8])",
         reversed=(dict(pss_most=0.0), dict(grew={"python-list": 4.0, "numpy": 3.9, "helpers": 3.6}),
                   dict(index_mb=100.0), dict(started={"fork python-list": 5.2, "fork numpy": 5.3, "fork helpers": 5.2,
                                                       "forkserver python-list": 5.0, "forkserver helpers": 5.0}),
-                  dict(float32_over_uint8=1.0),
-                  dict(preload_uss={"default": [18.0] * 15, "torch": [155.0] * 15, "all": [370.0] * 15}),
-                  dict(preload_uss={"default": [370.0] * 15, "torch": [155.0] * 14 + [400.0], "all": [18.0] * 15})))
+                  dict(float32_over_uint8=1.0)))
 def _worker_memory(f: dict) -> None:
     assert f["pss_most"] > f["pss_none"], "each worker adds memory: PSS grows with num_workers"
     g = f["grew"]
@@ -336,9 +356,6 @@ def _worker_memory(f: dict) -> None:
         for kind in ("python-list", "helpers"):
             assert f["started"][f"{method} {kind}"] > f["started"][f"fork {kind}"], f"{method} workers start larger"
     assert f["float32_over_uint8"] == 4, "a float32 batch in flight is four times the uint8 one"
-    uss = f["preload_uss"]
-    assert len(uss["default"]) >= 3 and max(uss["all"]) < min(uss["torch"]) and max(uss["torch"]) < min(uss["default"]), \
-        "in every repeat, preloading torch shrinks a forkserver worker, and the dataset's modules too shrink it more"
 
 # --- end lessons 08 ---
 
@@ -384,34 +401,14 @@ def _specialised_loaders(f: dict) -> None:
 # --- end lessons 11 ---
 
 # --- lessons 12 ---
-# Synthetic runs the storage check must reject: at 20 ms per file 8 workers no faster than 2; with no wait, faster.
-FAR_NOT_FASTER = {"20 ms per file 8 workers": "64 66 65 63 66", "20 ms per file 2 workers": "65 66 64 65 66",
-                  "0 ms per file 8 workers": "180 182 179 181 180", "0 ms per file 2 workers": "181 180 180 182 179"}
-NEAR_FASTER = {**FAR_NOT_FASTER, "20 ms per file 8 workers": "190 195 188 192 191",
-               "0 ms per file 8 workers": "300 310 305 298 302"}
-
-
-def storage_verdict(runs: list[dict], ms: int) -> str:
-    """8 workers against 2 at MS per file, replicated over the committed runs' repeats (helpers/verdict.py)."""
-    floats = lambda text: [float(x) for x in text.split()]  # noqa: E731
-    return replicated(verdict(floats(run[f"{ms} ms per file 8 workers"]), floats(run[f"{ms} ms per file 2 workers"]))
-                      for run in runs)
-
-
 @lesson("12_far_away_storage",
         probe="dict(samples=len(index.samples), wrapped=wrapped, fixed=fixed, cores=cores, far_ms=max(latencies_ms), "
-              "need_far=need[max(latencies_ms)], committed=[dict(__import__('re').findall("
-              "r'^Repeats, blog loader (\\d+ ms per file \\d+ workers): ([\\d. ]+) images/s', "
-              "open(f'../results/storage_cpu2_run{k}.txt').read(), __import__('re').M)) for k in runs])",
-        reversed=(dict(wrapped=200), dict(fixed=400), dict(need_far=2.0), dict(committed=[FAR_NOT_FASTER] * 3),
-                  dict(committed=[NEAR_FASTER] * 3)))
+              "need_far=need[max(latencies_ms)])",
+        reversed=(dict(wrapped=200), dict(fixed=400), dict(need_far=2.0)))
 def _far_away(f: dict) -> None:
     assert f["wrapped"] == 2 * f["samples"], "2 shards, 4 workers, the wrap-around shortcut: every sample twice"
     assert f["fixed"] == f["samples"], "split by shard and by sample: every sample once"
     assert f["far_ms"] > 0 and f["need_far"] > f["cores"], "Little's law asks for more workers than cores"
-    assert len(f["committed"]) >= 3, "the figure's claim rests on at least three committed runs"
-    assert storage_verdict(f["committed"], 20) == FASTER, "at 20 ms per file 8 workers beat 2 in every run"
-    assert storage_verdict(f["committed"], 0) == SAME, "with no wait 8 workers made no measurable difference"
 # --- end lessons 12 ---
 
 # --- lessons 13 ---
@@ -422,7 +419,8 @@ def _far_away(f: dict) -> None:
               "list_named='dataset.entries: a list of 300,000 entries' in copies['make_list_loader'].stdout, "
               "table_named='Copy-on-read culprits' in copies['make_table_loader'].stdout, "
               "table_walked='No attribute of the dataset holds many Python objects' in "
-              "copies['make_table_loader'].stdout, stall_status=stalled.returncode, stuck_in=where, "
+              "copies['make_table_loader'].stdout, stall_status=stalled.returncode, "
+              "stuck_in=next(line.split(' in ')[-1] for line in stalled.stdout.splitlines() if 'my_loader.py' in line), "
               "auto_status=tuned.returncode, epochs=epochs, explained='  model: ' in run.stdout, "
               "decisions=sum('[workers' in line for line in tuned.stdout.splitlines()))",
         reversed=(dict(rows=[0]), dict(waits=[None, 0.3, 0.1]), dict(recommended=False), dict(explained=False), dict(list_named=False), dict(table_named=True),

@@ -178,4 +178,5 @@ def test_the_figure_is_drawn_from_rows_read_back_from_the_csv(tmp_path):
     fig = plot_profile(read_csv(tmp_path / "p.csv"), "Your loader")
     rate, memory = fig.axes
     assert rate.get_title() == "Your loader" and rate.get_xlabel() and memory.get_ylabel()
+    assert rate.get_ylim()[0] == 0, "the rate axis starts at zero, so a gain reads at its true size"
     assert len(memory.collections[0].get_offsets()) == 3  # one worker's growth, then two workers'

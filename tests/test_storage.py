@@ -297,3 +297,20 @@ def test_storage_rule_says_whether_the_issues_test_held(tmp_path):
         assert out.strip().endswith(f": {said}")
     missing = run("nope.txt")
     assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "nope.txt" in missing.stderr
+
+
+def test_the_storage_figure_draws_one_line_per_wait_with_the_runs_pooled():
+    from helpers.lessons.storage_plot import plot_far_away
+
+    runs = {"a": {0: [20, 100, 100], 20: [30, 60, 120]}, "b": {0: [22, 110, 90], 20: [34, 64, 140]}}
+    rows = [dict(latency_ms=ms, num_workers=n, images_per_s=rate, images_per_s_min=rate - 5, images_per_s_max=rate + 5)
+            for run in runs.values() for ms, rates in run.items() for n, rate in zip((0, 2, 8), rates)]
+    rules = [dict(latency_ms=ms, predicted_workers=w, cores=2) for ms, w in ((0, 2.0), (20, 7.0), (20, 9.0))]
+    ax = plot_far_away(rows, rules, "lesson").axes[0]
+    lines = [c.lines[0] for c in ax.containers]
+    assert [list(line.get_ydata()) for line in lines] == [[21, 105, 95], [32, 62, 130]], "median of the runs' medians"
+    marks = [line for line in ax.lines if line.get_marker() == "D"]
+    assert len(marks) == 1 and list(marks[0].get_xdata()) == [8.0], "Little's law marked once, at 20 ms, as a count"
+    assert ax.get_ylim()[0] == 0 and ax.get_title() == "lesson" and ax.get_xlabel() and ax.get_ylabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "0 ms per file (2 runs)" in labels and "2 cores" in labels

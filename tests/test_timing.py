@@ -134,6 +134,22 @@ def test_csv_and_plot_are_well_formed(sample_dir, tmp_path):
     assert len(memory) == 2 and memory[1].get_ylabel() == "PSS (MB)" and memory[1].get_title()
 
 
+
+def test_the_fed_step_figure_shades_from_the_pick_and_draws_the_ceiling_and_the_wait():
+    from helpers.lessons.plots import plot_fed_step
+    from helpers.timing.measure import StreamTiming
+    from helpers.timing.sweep import Swept
+
+    waits = {0: 0.4, 1: 0.05, 2: 0.06}
+    rates = {0: [100.0, 110.0, 105.0], 1: [190.0, 200.0, 195.0], 2: [195.0, 200.0, 190.0]}
+    rows = [Swept(n, [StreamTiming(0.1, r, waits[n], 4, 1) for r in rates[n]], rates[n]) for n in rates]
+    speed, wait = plot_fed_step(rows, [210.0, 200.0, 220.0], 1, "a title").axes
+    shaded = [p for p in speed.patches if p.get_label().startswith("from num_workers=1")]
+    assert len(shaded) == 1 and shaded[0].get_bbox().x0 == pytest.approx(0.6), "shaded from the pick on"
+    assert any(list(line.get_ydata()) == [210.0, 210.0] for line in speed.lines), "the ceiling at its median"
+    assert [y for line in wait.lines for y in line.get_ydata()] == pytest.approx([40.0, 5.0, 6.0]), "the wait in %"
+    assert all(ax.get_title() and ax.get_xlabel() == "num_workers" and ax.get_ylabel() for ax in (speed, wait))
+
 def test_transfer_costs_time_each_dtype_and_worker_count_with_the_batch_size_in_megabytes():
     rows = transfer_costs(image_size=32, batch_size=4, workers=(0, 1), batches=2, repeats=2)
     assert [(r["dtype"], r["num_workers"]) for r in rows] == [("float32", 0), ("float32", 1), ("uint8", 0), ("uint8", 1)]

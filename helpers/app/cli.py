@@ -1,13 +1,14 @@
-"""The one error boundary of every command, the parser that reports a bad option in one line, the training commands'
-parsers (TrainConfig's options, helpers.training.config) and the entry points of scripts/train.py and train_ddp.py."""
+"""The one error boundary of every command, the parser that reports a bad option in one line, the training options
+built from TrainConfig's fields, and the entry points of scripts/train.py and scripts/train_ddp.py."""
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import MISSING, fields
 from typing import Any, Callable, NoReturn
 
 from ..errors import CourseError, one_line
-from ..training.config import add_config_arguments, config_from_args
+from ..training.config import TrainConfig, config_from_args, flag_of
 from .refusals import refuse_what_cannot_work
 
 
@@ -31,6 +32,21 @@ def boundary(command: Callable[[], int], args: Any = None, prefix: str = "") -> 
     except OSError as exc:  # a file that cannot be written or read (a full disk, a folder without permission)
         print(f"{prefix}error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """One option per TrainConfig field, with its help, default and check, so the command line restates nothing."""
+    for f in fields(TrainConfig):
+        meta, default = f.metadata, f.default if f.default is not MISSING else None
+        if isinstance(default, bool):
+            name = f"--no-{f.name.replace('_', '-')}" if default else flag_of(f.name)
+            parser.add_argument(name, dest=f.name, action="store_false" if default else "store_true",
+                                help=meta["help"])
+            continue
+        shown = "" if default is None else f" (default: {default})"
+        parser.add_argument(flag_of(f.name), dest=f.name, default=default, type=meta["check"] or str,
+                            choices=meta["choices"], help=meta["help"] + shown)
+    return parser
 
 
 def add_train_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -18,8 +18,8 @@ from ..loading.transforms import PIPELINES
 from ..timing.epoch_times import SETUPS
 from ..timing.peers import LOADERS
 from ..timing.threads import WORKER_KINDS
-from ..training.config import START_METHODS, add_config_arguments, config_from_args
-from .cli import Parser, add_train_arguments, boundary, train_command
+from ..training.config import START_METHODS, config_from_args
+from .cli import Parser, add_config_arguments, add_train_arguments, boundary, train_command
 
 Options = Callable[[argparse.ArgumentParser], Any]
 Action = Callable[[argparse.Namespace], int]

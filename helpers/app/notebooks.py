@@ -24,7 +24,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "03_multiprocess_loading": dict(image_size=224, timing_batches=20, workers=[0, 1, 2, 4]),
         "04_training": dict(epochs=3, image_size=224),
         "05_timing_workers": dict(image_size=512, workers=[0, 1, 2, 4, 8], batch_size=32, batches=16, repeats=5,
-                                  e2e_image_size=224, e2e_workers=[0, 1, 2, 4], e2e_batches=6, e2e_repeats=3),
+                                  e2e_image_size=224, e2e_workers=[0, 1, 2, 4], e2e_batches=10, e2e_repeats=5),
         "06_cheaper_workers": dict(image_size=512, transfer_workers=[0, 1, 2, 4], repeats=3),
         "07_beyond_the_loader": dict(image_size=224, epochs=3),
         "08_worker_memory": dict(entries=1_000_000, bench_workers=[0, 1, 2, 4], image_size=224,

@@ -80,24 +80,13 @@ def drain(loader: Iterable) -> str:
         return first_line(exc)
 
 
-def stuck_worker(timeout: float = 2.0) -> str:
-    """A worker blocked on one item: with `timeout` the loader fails after TIMEOUT seconds instead of waiting for ever.
-    Run in a child Python, whose process group is ended however it ends."""
-    return call_in_child("helpers.lessons.hangs", f"print(stuck_worker_here({timeout!r}))", timeout=timeout + 60)
-
-
-def stuck_worker_here(timeout: float) -> str:
-    """stuck_worker's work, in the process that runs it."""
-    return drain(DataLoader(SlowItem(seconds=timeout + 1), batch_size=2, num_workers=1, timeout=timeout))
-
-
 def dump_stacks_after(worker_id: int, seconds: float) -> None:
     """worker_init_fn: SECONDS after it starts, the worker prints where each of its threads is, to its stderr."""
     faulthandler.dump_traceback_later(seconds)
 
 
 def stuck_worker_dumped(timeout: float = 2.0) -> tuple[str, list[list[str]]]:
-    """stuck_worker, with the stuck worker's threads dumped while it waits: the loader's error, and each thread's
+    """A worker blocked on one item, its threads dumped while it waits: the loader's timeout error, and each thread's
     stack, most recent call first. Run in a child Python, whose process group is ended however it ends."""
     found = json.loads(call_in_child("helpers.lessons.hangs", f"import json; print(json.dumps("
                                      f"stuck_worker_dumped_here({timeout!r})))", timeout=timeout + 60))

@@ -247,6 +247,37 @@ def plot_epoch_times(rows: list[dict], title: str) -> Figure:
     return fig
 
 
+def plot_fed_step(rows: Sequence, ceiling: Sequence[float], pick: int, title: str) -> Figure:
+    """Training throughput and data wait against num_workers, beside the step's own speed on batches in memory.
+
+    ROWS are helpers.timing.sweep rows of time_stream runs (setting: num_workers); CEILING the same loop's images/s
+    over a list of batches made beforehand, one per repeat; PICK the num_workers from which more add nothing.
+    """
+    fig = _figure((12, 4.5))
+    speed, waits = fig.subplots(1, 2, sharex=True)
+    x = [r.setting for r in rows]
+    for ax in (speed, waits):
+        ax.axvspan(pick - 0.4, max(x) + 0.4, color="tab:green", alpha=0.12, lw=0,
+                   label=f"from num_workers={pick} on, more workers add nothing (the pick)" if ax is speed else None)
+    speed.axhline(statistics.median(ceiling), color="black", ls="--", lw=1.2,
+                  label="the step on batches in memory: the ceiling (median)")
+    spread = [[r.median - r.min for r in rows], [r.max - r.median for r in rows]]
+    speed.errorbar(x, [r.median for r in rows], yerr=spread, marker="o", capsize=3, color="tab:blue",
+                   label="fed by the DataLoader (median, min-max bars)")
+    top = max(max(r.max for r in rows), statistics.median(ceiling))
+    speed.set(title="Training throughput", xlabel="num_workers", ylabel="Images per second", ylim=(0, 1.2 * top))
+    speed.legend(fontsize=9, loc="lower right")
+    waits.plot(x, [100 * r.median_of(lambda t: t.data_wait_fraction) for r in rows], "o-", color="tab:red",
+               label="data wait (median over repeats)")
+    waits.set(title="Data wait: share of the step loop spent in next()", xlabel="num_workers",
+              ylabel="Data wait (% of the loop)", ylim=(0, 100))
+    waits.set_xticks(x)
+    waits.legend(fontsize=9, loc="upper right")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 def plot_copy_on_read(rows: list[dict], title: str) -> Figure:
     """Each worker's USS at the start and after one pass, a panel per start method, each on its own scale and every
     bar labelled in MB, so fork's growth is not flattened by the other methods' larger start."""
@@ -313,6 +344,7 @@ def plot_profile(rows: list[dict], title: str) -> Figure:
     rate.errorbar(x, [r["samples_per_s"] for r in rows], yerr=err, marker="o", capsize=3)
     rate.set(title=title, xlabel="num_workers", ylabel="Samples per second (median, min-max)")
     rate.set_xticks(x)
+    rate.set_ylim(bottom=0)  # from zero: a gain reads at its true size
     grown = [(r["num_workers"], float(g)) for r in rows  # one worker's value reads back from a CSV as a number
              for g in str(r["uss_growth_mb_workers"] if r["uss_growth_mb_workers"] is not None else "").split()]
     memory.scatter([n for n, _ in grown], [g for _, g in grown], color="tab:orange")

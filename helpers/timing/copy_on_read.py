@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, Dataset
 from ..loading.data import ImageDataset
 from ..errors import OptionError
 from ..machine import MEMORY_MARGIN
-from .memory import Snapshot, available_mb, growth_per_worker, mean, snapshot, worker_pids
+from .memory import Snapshot, available_mb, mean, snapshot, worker_pids
 from ..progress import progress_bar
 from ..loading.sample_table import SampleTable
 
@@ -158,7 +158,7 @@ def measure_kind(kind: str, entries: int, workers: int, start_method: str | None
         uss_before_mb_per_worker=mean([p.uss_mb for p in before.workers]),
         uss_middle_mb_per_worker=mean([p.uss_mb for p in middle.workers]),
         uss_after_mb_per_worker=mean([p.uss_mb for p in after.workers]),
-        uss_growth_mb_per_worker=growth_per_worker(before, after),
+        uss_growth_mb_per_worker=mean(after.growth_since(before)),
         pss_total_mb=after.total_pss_mb, shm_mb=after.shm_mb, pass_s=time.perf_counter() - start)
 
 

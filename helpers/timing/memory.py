@@ -75,6 +75,11 @@ class Snapshot:
     def total_pss_mb(self) -> float:
         return sum(p.pss_mb for p in self.processes)
 
+    def growth_since(self, before: Snapshot, memory: str = "uss_mb") -> list[float]:
+        """Each worker's growth in MEMORY (uss_mb or pss_mb) since BEFORE, for the workers seen in both, in order."""
+        was = {p.pid: getattr(p, memory) for p in before.workers}
+        return [getattr(p, memory) - was[p.pid] for p in self.workers if p.pid in was]
+
 
 def snapshot(pids: Iterable[int] = ()) -> Snapshot:
     """This process and the worker PIDS now; a worker that has already exited is left out."""
@@ -85,13 +90,6 @@ def snapshot(pids: Iterable[int] = ()) -> Snapshot:
         except (psutil.NoSuchProcess, psutil.AccessDenied):
             continue
     return Snapshot(tuple(processes), shm_mb())
-
-
-def growth_per_worker(before: Snapshot, after: Snapshot) -> float | None:
-    """Mean USS growth of the workers seen in both snapshots, in MiB; None without workers."""
-    was = {p.pid: p.uss_mb for p in before.workers}
-    grew = [p.uss_mb - was[p.pid] for p in after.workers if p.pid in was]
-    return sum(grew) / len(grew) if grew else None
 
 
 def mean(values: Sequence[float]) -> float | None:

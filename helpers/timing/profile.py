@@ -62,21 +62,6 @@ class Pass:
     walked: list[dict] | None = None   # culprits found by walking the dataset in a worker (or here at 0 workers)
     walked_in: str = ""
 
-    @property
-    def uss_growth_mb(self) -> list[float]:
-        """Each worker's USS growth over the pass, in worker order."""
-        if not (self.start and self.end):
-            return []
-        was = {p.pid: p.uss_mb for p in self.start.workers}
-        return [p.uss_mb - was[p.pid] for p in self.end.workers if p.pid in was]
-
-    @property
-    def pss_growth_mb(self) -> list[float]:
-        if not (self.start and self.end):
-            return []
-        was = {p.pid: p.pss_mb for p in self.start.workers}
-        return [p.pss_mb - was[p.pid] for p in self.end.workers if p.pid in was]
-
 
 @dataclass
 class Profiler:
@@ -279,8 +264,8 @@ def profile(factory: Callable[..., DataLoader] | str, workers: Sequence[int] = (
 def row_of(s: Any, costs: Any = None) -> dict:
     """One setting's row: medians over its repeats, the memory of its first repeat's pass, and the model's prediction."""
     run: Pass = s.runs[0]
-    uss, pss = run.uss_growth_mb, run.pss_growth_mb
     end = run.end
+    uss, pss = (end.growth_since(run.start), end.growth_since(run.start, "pss_mb")) if end and run.start else ([], [])
     said = predict(costs, s.setting) if costs else None
     return dict(num_workers=s.setting, predicted_per_s=said and said.images_per_s, limit=said and said.limit,
                 samples_per_s=s.median, samples_per_s_min=s.min, samples_per_s_max=s.max,

@@ -1,10 +1,10 @@
 """TrainConfig: everything a training run depends on, checked when it is made; each field carries its option's help,
-check and choices, from which add_config_arguments makes the command line's options and config_from_args reads them."""
+check and choices, from which helpers.app.cli builds the command line; config_from_args reads the parsed values back."""
 from __future__ import annotations
 
 import argparse
 import multiprocessing
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 from .. import options
@@ -95,22 +95,8 @@ class TrainConfig:
             raise OptionError("--resume with --checkpoint '': there is no file to resume from; give --checkpoint FILE")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """One option per TrainConfig field, with its help, default and check, so the command line restates nothing."""
-    for f in fields(TrainConfig):
-        meta, default = f.metadata, f.default if f.default is not MISSING else None
-        if isinstance(default, bool):
-            name = f"--no-{f.name.replace('_', '-')}" if default else flag_of(f.name)
-            parser.add_argument(name, dest=f.name, action="store_false" if default else "store_true",
-                                help=meta["help"])
-            continue
-        shown = "" if default is None else f" (default: {default})"
-        parser.add_argument(flag_of(f.name), dest=f.name, default=default, type=meta["check"] or str,
-                            choices=meta["choices"], help=meta["help"] + shown)
-    return parser
-
-
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig that add_config_arguments' options describe; raises OptionError for a bad combination."""
+    """The TrainConfig that the parsed options of TrainConfig's fields describe (helpers.app.cli's
+    add_config_arguments makes them); raises OptionError for a bad combination."""
     names = {f.name for f in fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,11 +178,6 @@ def format_epoch(epoch: int, epochs: int, seconds: float, train: EpochResult, va
     if train.skipped or val.skipped:
         line += f"  ({train.skipped + val.skipped} unreadable images skipped: {train.skipped} train, {val.skipped} val)"
     return line
-
-
-def without_timings(line: str) -> str:
-    """An epoch line less its time and data wait: what two runs of the same training share, so they can be compared."""
-    return re.sub(r"time \S+  data wait \S+  ", "", line)
 
 
 def check_epoch(epoch: int, train: EpochResult, val: EpochResult) -> None:
