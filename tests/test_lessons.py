@@ -69,15 +69,40 @@ def _setup_and_data(f: dict) -> None:
 @lesson("01_transforms",
         probe="dict(pixel_ratio=pixel_ratio, cost_big=big, cost_small=small, max_levels=float(levels.max()), "
               "distinct_draws=distinct_draws, val_identical=val_identical, "
-              "bytes_ratio=batch_bytes['blog'] / batch_bytes['fast'])",
+              "bytes_ratio=batch_bytes['blog'] / batch_bytes['fast'], "
+              "dict_batch=[list(batch['image'].shape), batch['label'].tolist(), batch['name']], "
+              "item_sizes=[tuple(image.shape[1:]) for image, _ in photos], "
+              "padded_shape=list(padded.images.shape), padded_sizes=[list(s) for s in padded.sizes], "
+              "kept=batch_sizes[False], dropped=batch_sizes[True], "
+              "sampled_heights=[[h for h, _ in b.sizes] for b in grouped], "
+              "accelerator=torch.accelerator.is_available(), pinned=pinned.images.is_pinned(), "
+              "pin_warned=any('pin_memory' in str(w.message) for w in caught))",
         reversed=(dict(pixel_ratio=1.0), dict(cost_big=1.0, cost_small=2.0), dict(max_levels=5.0),
-                  dict(distinct_draws=1), dict(val_identical=False), dict(bytes_ratio=1.0)))
+                  dict(distinct_draws=1), dict(val_identical=False), dict(bytes_ratio=1.0),
+                  dict(dict_batch=[[3, 2, 2], 0, "img0.jpg"]), dict(padded_shape=[4, 3, 300, 300]),
+                  dict(padded_sizes=[[408, 470]] * 4), dict(dropped=[4, 4, 2]), dict(kept=[4, 4]),
+                  dict(sampled_heights=[[408, 370, 371, 412], [306, 369, 306, 313], [433, 439]]),
+                  dict(pinned=True, accelerator=False), dict(pin_warned=False, accelerator=False)))
 def _transforms(f: dict) -> None:
     assert f["pixel_ratio"] > 5, "512 px is more than five times the pixels of 224 px"
     assert f["cost_big"] > f["cost_small"], "the blog pipeline costs more per image at 512 px than at 224"
     assert f["max_levels"] <= 1, "the uint8 v2 pipeline gives the model the blog pipeline's numbers"
     assert f["distinct_draws"] > 1 and f["val_identical"], "training draws differ, validation calls do not"
     assert f["bytes_ratio"] == 4, "a uint8 batch is a quarter of the float32 one"
+    assert f["dict_batch"] == [[4, 3, 2, 2], [0, 1, 0, 1], [f"img{i}.jpg" for i in range(4)]], \
+        "default_collate stacks a dict item's tensors, turns its numbers into a tensor and lists its strings"
+    sizes, n = [tuple(s) for s in f["item_sizes"]], len(f["item_sizes"])
+    assert len(set(sizes[:4])) > 1, "the first batch's photos differ in size, so default_collate cannot stack them"
+    assert f["padded_sizes"] == [list(s) for s in sizes[:4]] and f["padded_shape"] == [
+        4, 3, max(h for h, _ in sizes[:4]), max(w for _, w in sizes[:4])], "the collate_fn pads to the batch's largest"
+    assert sum(f["kept"]) == n and f["kept"][:-1] == [4] * (len(f["kept"]) - 1) and f["kept"][-1] < 4, \
+        "without drop_last the last batch is short"
+    assert f["dropped"] == f["kept"][:-1], "drop_last drops the short last batch, and only it"
+    heights = [h for batch in f["sampled_heights"] for h in batch]
+    assert len(f["sampled_heights"]) == -(-n // 4) and heights == sorted(h for h, _ in sizes), \
+        "the batch sampler gives every photo once, in batches of 4 in height order"
+    assert f["pinned"] == f["accelerator"] and f["pin_warned"] == (not f["accelerator"]), \
+        "pin_memory=True pins (through the batch's own pin_memory) only with an accelerator, and warns without one"
 
 
 # --- lessons 02 ---
