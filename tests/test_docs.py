@@ -135,3 +135,8 @@ def test_every_defect_named_in_the_course_is_one_the_list_numbers():
     unknown = [(name, n) for name, text in texts.items()
                for n in re.findall(r"\b[Dd]efects? (\d+[a-c]?)\b", text) if n not in listed]
     assert not unknown, f"defect numbers the list does not give: {unknown}"
+
+
+def test_the_notebooks_meet_the_limits_on_reading_time_and_printed_output():
+    """Issue 37: the course in 110 honest minutes, the answer's path in 40, no cell printing past 20 lines."""
+    assert reading_minutes().over_limits() == []

@@ -67,7 +67,7 @@ def _setup_and_data(f: dict) -> None:
 
 # --- lessons 01 ---
 @lesson("01_transforms",
-        probe="dict(pixel_ratio=pixel_ratio, cost_big=big, cost_small=small, max_levels=float(levels.max()), "
+        probe="dict(pixel_ratio=pixel_ratio, max_levels=float(levels.max()), "
               "distinct_draws=distinct_draws, val_identical=val_identical, "
               "bytes_ratio=batch_bytes['blog'] / batch_bytes['fast'], "
               "dict_batch=[list(batch['image'].shape), batch['label'].tolist(), batch['name']], "
@@ -77,7 +77,7 @@ def _setup_and_data(f: dict) -> None:
               "sampled_heights=[[h for h, _ in b.sizes] for b in grouped], "
               "accelerator=torch.accelerator.is_available(), pinned=pinned.images.is_pinned(), "
               "pin_warned=any('pin_memory' in str(w.message) for w in caught))",
-        reversed=(dict(pixel_ratio=1.0), dict(cost_big=1.0, cost_small=2.0), dict(max_levels=5.0),
+        reversed=(dict(pixel_ratio=1.0), dict(max_levels=5.0),
                   dict(distinct_draws=1), dict(val_identical=False), dict(bytes_ratio=1.0),
                   dict(dict_batch=[[3, 2, 2], 0, "img0.jpg"]), dict(padded_shape=[4, 3, 300, 300]),
                   dict(padded_sizes=[[408, 470]] * 4), dict(dropped=[4, 4, 2]), dict(kept=[4, 4]),
@@ -85,7 +85,6 @@ def _setup_and_data(f: dict) -> None:
                   dict(pinned=True, accelerator=False), dict(pin_warned=False, accelerator=False)))
 def _transforms(f: dict) -> None:
     assert f["pixel_ratio"] > 5, "512 px is more than five times the pixels of 224 px"
-    assert f["cost_big"] > f["cost_small"], "the blog pipeline costs more per image at 512 px than at 224"
     assert f["max_levels"] <= 1, "the uint8 v2 pipeline gives the model the blog pipeline's numbers"
     assert f["distinct_draws"] > 1 and f["val_identical"], "training draws differ, validation calls do not"
     assert f["bytes_ratio"] == 4, "a uint8 batch is a quarter of the float32 one"

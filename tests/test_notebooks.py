@@ -38,6 +38,13 @@ def test_committed_notebook_is_executed_without_errors(path):
     assert nb.cells[-1].cell_type == "markdown" and "What to remember" in nb.cells[-1].source
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_notebook_puts_a_dataloader_call_in_the_learners_view(path):
+    """Issue 37: the learner writes or reads the `DataLoader(...)` call in every notebook, not only helpers' calls."""
+    nb = nbformat.read(path, as_version=4)
+    assert any("DataLoader(" in c.source for c in nb.cells if c.cell_type == "code"), f"{path.name}: no DataLoader( in a code cell"
+
+
 def test_full_profile_only_sets_parameters_the_notebooks_declare():
     by_stem = {p.stem: p for p in NOTEBOOKS}
     for stem, params in PROFILES["full"].items():
