@@ -110,6 +110,7 @@ def test_summary_lists_each_notebook_and_the_table_notebook_05_wrote(tmp_path):
     assert lines[2].split() == ["00_setup_and_data.ipynb", "12.0"] and lines[4].startswith("total 42 s")
     assert "num_workers, as notebook 05 measured it:" in lines and lines[-1].split()[:5] == ["fast", "loader", "2",
                                                                                              "32", "181.5"]
+    assert "data wait" not in "\n".join(lines) and "of CPU ceiling" in "\n".join(lines), "a column no row fills is left out"
 
 
 def test_the_written_summary_names_profile_and_machine_and_states_the_total(tmp_path):

@@ -180,5 +180,7 @@ def summary(runs: list[NotebookRun], out: str | Path) -> str:
              f"total {sum(r.seconds for r in runs):.0f} s; executed copies in {out}"]
     csv_path = Path(out) / BENCH_CSV
     if csv_path.exists():
-        lines += ["", "num_workers, as notebook 05 measured it:", format_table(read_csv(csv_path), BENCH_COLUMNS)]
+        table = read_csv(csv_path)
+        filled = [c for c in BENCH_COLUMNS if any(row.get(c[0]) not in (None, "") for row in table)]  # no empty column
+        lines += ["", "num_workers, as notebook 05 measured it:", format_table(table, filled)]
     return "\n".join(lines)
