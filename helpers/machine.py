@@ -74,7 +74,6 @@ def rank_cores(environ: dict[str, str] | None = None) -> tuple[int, int]:
     return max(1, usable_cores() // ranks), ranks
 
 
-
 MEMORY_MARGIN = 0.8  # a loader may use 80 % of the memory there was at the start: the rest is the margin
 
 
@@ -83,6 +82,7 @@ def memory_budget_mb() -> float:
     available now plus what this process holds."""
     own = psutil.Process().memory_full_info()
     return MEMORY_MARGIN * (psutil.virtual_memory().available + getattr(own, "pss", own.rss)) / 2**20
+
 
 @contextlib.contextmanager
 def past_the_cores(num_workers: int) -> Iterator[None]:

@@ -134,4 +134,3 @@ def train_on(config: TrainConfig, loaders: Loaders, model: nn.Module, optimizer:
                       epochs=config.epochs, to_input=loaders.pipeline.to_model_input, max_batches=config.max_batches,
                       progress=config.progress, log=log, hooks=hooks, first_epoch=first_epoch, history=history,
                       partial=partial)
-
